@@ -100,14 +100,14 @@ impl RaftLog {
 
     /// Appends entries, replacing any suffix from `entries[0].index` on. The caller
     /// guarantees contiguity and that nothing committed is replaced.
-    pub(crate) fn append(&mut self, entries: &[Entry]) {
-        let Some(first) = entries.first() else { return };
-        let keep = first.index.saturating_sub(self.snap_index + 1) as usize;
+    pub(crate) fn append(&mut self, entries: Vec<Entry>) {
+        let Some(first) = entries.first().map(|e| e.index) else { return };
+        let keep = first.saturating_sub(self.snap_index + 1) as usize;
         self.entries.truncate(keep);
-        if first.index <= self.persisted {
-            self.persisted = first.index - 1;
+        if first <= self.persisted {
+            self.persisted = first - 1;
         }
-        self.entries.extend(entries.iter().cloned());
+        self.entries.extend(entries);
     }
 
     /// The follower side of `Append`: appends if `prev` matches, resolving conflicts.
@@ -117,7 +117,7 @@ impl RaftLog {
         prev_index: Index,
         prev_term: Term,
         commit: Index,
-        entries: &[Entry],
+        mut entries: Vec<Entry>,
     ) -> Result<Option<Index>, TruncateCommitted> {
         if !self.match_term(prev_index, prev_term) {
             return Ok(None);
@@ -128,7 +128,7 @@ impl RaftLog {
             if conflict <= self.committed {
                 return Err(TruncateCommitted { conflict, committed: self.committed });
             }
-            self.append(&entries[pos..]);
+            self.append(entries.split_off(pos));
         }
         self.commit_to(commit.min(last_new));
         Ok(Some(last_new))
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn append_and_terms() {
         let mut log = RaftLog::default();
-        log.append(&ents(1..=3, 1));
+        log.append(ents(1..=3, 1));
         assert_eq!((log.first_index(), log.last_index(), log.last_term()), (1, 3, 1));
         assert_eq!(log.term(0), Some(0));
         assert_eq!(log.term(2), Some(1));
@@ -265,7 +265,7 @@ mod tests {
         log.stable_to(3, 1);
         assert!(log.unstable().is_empty());
         // Replacing a durable suffix lowers the persisted mark.
-        log.append(&ents(2..=2, 2));
+        log.append(ents(2..=2, 2));
         assert_eq!((log.last_index(), log.persisted()), (2, 1));
         log.stable_to(2, 1);
         assert_eq!(log.persisted(), 1, "stale persist acknowledgement is ignored");
@@ -274,25 +274,25 @@ mod tests {
     #[test]
     fn follower_append_rules() {
         let mut log = RaftLog::default();
-        log.append(&ents(1..=3, 1));
-        assert_eq!(log.maybe_append(3, 2, 3, &[]), Ok(None), "prev term mismatch");
-        assert_eq!(log.maybe_append(5, 1, 3, &[]), Ok(None), "gap");
+        log.append(ents(1..=3, 1));
+        assert_eq!(log.maybe_append(3, 2, 3, vec![]), Ok(None), "prev term mismatch");
+        assert_eq!(log.maybe_append(5, 1, 3, vec![]), Ok(None), "gap");
         // Matching prefix: nothing truncated, commit limited by the last new entry.
-        assert_eq!(log.maybe_append(1, 1, 10, &ents(2..=2, 1)), Ok(Some(2)));
+        assert_eq!(log.maybe_append(1, 1, 10, ents(2..=2, 1)), Ok(Some(2)));
         assert_eq!((log.last_index(), log.committed()), (3, 2));
         // Conflict at 3 replaces the suffix.
-        assert_eq!(log.maybe_append(2, 1, 2, &ents(3..=4, 2)), Ok(Some(4)));
+        assert_eq!(log.maybe_append(2, 1, 2, ents(3..=4, 2)), Ok(Some(4)));
         assert_eq!((log.last_index(), log.term(3)), (4, Some(2)));
         // Conflicts with committed entries are refused.
-        assert_eq!(log.maybe_append(1, 1, 2, &ents(2..=2, 3)), Err(TruncateCommitted { conflict: 2, committed: 2 }));
+        assert_eq!(log.maybe_append(1, 1, 2, ents(2..=2, 3)), Err(TruncateCommitted { conflict: 2, committed: 2 }));
     }
 
     #[test]
     fn conflict_search_skips_terms() {
         let mut log = RaftLog::default();
-        log.append(&ents(1..=3, 1));
-        log.append(&ents(4..=6, 3));
-        log.append(&ents(7..=9, 5));
+        log.append(ents(1..=3, 1));
+        log.append(ents(4..=6, 3));
+        log.append(ents(7..=9, 5));
         assert_eq!(log.find_conflict_by_term(9, 4), (6, 3));
         assert_eq!(log.find_conflict_by_term(9, 2), (3, 1));
         assert_eq!(log.find_conflict_by_term(9, 5), (9, 5));
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn commit_apply_compact_restore() {
         let mut log = RaftLog::default();
-        log.append(&ents(1..=5, 1));
+        log.append(ents(1..=5, 1));
         log.commit_to(4);
         assert!(log.next_committed(usize::MAX).is_empty(), "nothing durable yet");
         log.stable_to(5, 1);

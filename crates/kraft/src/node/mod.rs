@@ -452,19 +452,20 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
 
     fn apply(&mut self, index: Index, payload: &Payload) {
         self.applied = index;
-        // Anything proposed here at or below this index that is not this entry was lost.
-        let lost: Vec<Index> = self.by_index.range(..=index).map(|(&i, _)| i).collect();
         let mine = match payload {
             Payload::Normal(data) => unwrap_envelope(data),
             _ => None,
         };
-        for i in lost {
-            if let Some(req) = self.by_index.remove(&i) {
-                let applied_here = mine.as_ref().is_some_and(|(o, r, _)| *o == self.raft.id() && *r == req);
-                if !applied_here {
-                    if let Some(tx) = self.proposals.remove(&req) {
-                        let _ = tx.send(Err(NodeError::ProposalLost));
-                    }
+        // Anything proposed here at or below this index that is not this entry was lost.
+        while let Some((&i, &req)) = self.by_index.first_key_value() {
+            if i > index {
+                break;
+            }
+            self.by_index.pop_first();
+            let applied_here = mine.as_ref().is_some_and(|(o, r, _)| *o == self.raft.id() && *r == req);
+            if !applied_here {
+                if let Some(tx) = self.proposals.remove(&req) {
+                    let _ = tx.send(Err(NodeError::ProposalLost));
                 }
             }
         }

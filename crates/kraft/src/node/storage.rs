@@ -68,7 +68,9 @@ impl LogStorage for MemStorage {
             self.state.entries.clear();
         }
         if let Some(first) = entries.first() {
-            self.state.entries.retain(|e| e.index < first.index);
+            // Entries are sorted by index: cut the overwritten suffix without a scan.
+            let keep = self.state.entries.partition_point(|e| e.index < first.index);
+            self.state.entries.truncate(keep);
             self.state.entries.extend_from_slice(entries);
         }
         if let Some(hs) = hard_state {
@@ -79,7 +81,8 @@ impl LogStorage for MemStorage {
 
     async fn compact(&mut self, snapshot: &Snapshot) -> io::Result<()> {
         let index = snapshot.meta.index;
-        self.state.entries.retain(|e| e.index > index);
+        let drop = self.state.entries.partition_point(|e| e.index <= index);
+        self.state.entries.drain(..drop);
         self.state.snapshot = snapshot.clone();
         Ok(())
     }

@@ -227,7 +227,7 @@ impl Raft {
         let membership = Membership::default().apply(&changes)?;
         let mut raft = Self::blank(cfg)?;
         raft.term = 1;
-        raft.log.append(&[Entry { term: 1, index: 1, payload: Payload::ConfChange(changes) }]);
+        raft.log.append(vec![Entry { term: 1, index: 1, payload: Payload::ConfChange(changes) }]);
         raft.log.commit_to(1);
         raft.membership = membership.clone();
         raft.conf_history = vec![(0, Membership::default()), (1, membership)];
@@ -519,7 +519,7 @@ impl Raft {
             .enumerate()
             .map(|(i, payload)| Entry { term: self.term, index: first + i as Index, payload })
             .collect();
-        self.log.append(&entries);
+        self.log.append(entries);
         // Replication is deferred to the next `ready()`, so that every entry appended in
         // between travels in one message per follower.
         self.pending_bcast = true;

@@ -95,7 +95,7 @@ impl Raft {
         from: NodeId,
         prev_index: Index,
         prev_term: Term,
-        entries: &[Entry],
+        entries: Vec<Entry>,
         commit: Index,
     ) -> Result<(), super::RaftError> {
         let committed = self.log.committed();

@@ -201,7 +201,7 @@ impl Raft {
             MessageBody::Append { prev_index, prev_term, entries, commit } => {
                 self.election_elapsed = 0;
                 self.leader = Some(m.from);
-                self.handle_append(m.from, prev_index, prev_term, &entries, commit)
+                self.handle_append(m.from, prev_index, prev_term, entries, commit)
             }
             MessageBody::Heartbeat { commit, read_round } => {
                 self.election_elapsed = 0;
