@@ -45,6 +45,14 @@ impl Inflights {
         }
     }
 
+    /// Frees the oldest message: a heartbeat answer proves the peer is alive, so lost
+    /// appends must not keep the window shut forever.
+    pub(crate) fn free_first_one(&mut self) {
+        if let Some((_, bytes)) = self.queue.pop_front() {
+            self.bytes -= bytes;
+        }
+    }
+
     pub(crate) fn reset(&mut self) {
         self.queue.clear();
         self.bytes = 0;
@@ -75,6 +83,8 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// Highest read round the peer acknowledged in this term.
     pub(crate) read_round: u64,
+    /// Ticks spent in the snapshot state (a lost snapshot must not stall the peer forever).
+    pub(crate) snapshot_ticks: u32,
 }
 
 impl Progress {
@@ -87,6 +97,7 @@ impl Progress {
             inflights: Inflights::new(max_inflight, max_inflight_bytes),
             recent_active: false,
             read_round: 0,
+            snapshot_ticks: 0,
         }
     }
 
@@ -111,6 +122,16 @@ impl Progress {
 
     pub(crate) fn become_snapshot(&mut self, index: Index) {
         self.state = State::Snapshot(index);
+        self.snapshot_ticks = 0;
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
+    /// The snapshot did not arrive: probe again from the match (which re-sends the
+    /// snapshot if the log still lacks what the peer needs).
+    pub(crate) fn snapshot_failed(&mut self) {
+        self.state = State::Probe;
+        self.next = self.matched + 1;
         self.probe_sent = false;
         self.inflights.reset();
     }

@@ -232,10 +232,15 @@ impl Sim {
     /// Runs the fault phase, then the healing phase, then checks the history.
     pub(crate) fn run(mut self) -> Outcome {
         let end = self.cfg.fault_ms + self.cfg.heal_ms;
+        let catchup_at = end.saturating_sub(1_000).max(self.cfg.fault_ms);
+        let mut catchup_target = None;
         let mut ops_at_heal = None;
         while let Some(Reverse((at, _, idx))) = self.queue.pop() {
             if at > end {
                 break;
+            }
+            if catchup_target.is_none() && at >= catchup_at {
+                catchup_target = self.nodes.values().filter_map(|n| n.raft.as_ref().map(Raft::committed)).max();
             }
             if !self.healing && at >= self.cfg.fault_ms {
                 self.start_healing();
@@ -255,6 +260,9 @@ impl Sim {
         }
         let ops = self.completed_ops();
         self.out.ops = ops;
+        if let (Some(target), None) = (catchup_target, self.cfg.max_events) {
+            self.check_caught_up(target);
+        }
         if self.cfg.max_events.is_none() && ops_at_heal.is_some_and(|before| ops <= before) {
             self.violation("liveness: no client operation completed after healing".into());
         }
@@ -817,6 +825,26 @@ impl Sim {
             Err(e) => self.violation(format!("node {id} cannot restart: {e}")),
         }
         self.drive(id);
+    }
+
+    /// Liveness of replication: a second before the end, after the faults stopped, every
+    /// member that is up must have applied what was committed then.
+    fn check_caught_up(&mut self, target: Index) {
+        let Some(leader) = self.leader() else {
+            self.violation("liveness: no leader after healing".into());
+            return;
+        };
+        let Some(members) = self.nodes[&leader].raft.as_ref().map(|r| r.membership().members()) else { return };
+        let lagging: Vec<(NodeId, Index)> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| members.contains(id) && n.raft.is_some())
+            .filter(|(_, n)| n.kv_applied < target)
+            .map(|(&id, n)| (id, n.kv_applied))
+            .collect();
+        if !lagging.is_empty() {
+            self.violation(format!("liveness: members {lagging:?} did not catch up to index {target} after healing"));
+        }
     }
 
     /// Log matching: if two logs have an entry with the same index and term, they are

@@ -426,13 +426,13 @@ impl Raft {
         }
         if let Some(pr) = self.progress.get_mut(&to) {
             if matches!(pr.state, crate::progress::State::Snapshot(_)) {
-                if !success {
-                    pr.state = crate::progress::State::Probe;
-                    pr.next = pr.matched + 1;
+                if success {
+                    pr.become_probe();
+                    // Wait for the follower's answer (or a heartbeat response) before probing.
+                    pr.probe_sent = true;
+                } else {
+                    pr.snapshot_failed();
                 }
-                pr.become_probe();
-                // Wait for the follower's answer (or a heartbeat response) before probing.
-                pr.probe_sent = true;
             }
         }
     }

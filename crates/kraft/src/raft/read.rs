@@ -67,8 +67,12 @@ impl Raft {
         let Some(pr) = self.progress.get_mut(&from) else { return };
         pr.recent_active = true;
         pr.read_round = pr.read_round.max(round);
-        if pr.state == State::Probe {
-            pr.probe_sent = false;
+        match pr.state {
+            State::Probe => pr.probe_sent = false,
+            // Appends may have been lost: open the window by one so that the next append
+            // either succeeds or is rejected, which rewinds to the match (as etcd does).
+            State::Replicate if pr.inflights.full() => pr.inflights.free_first_one(),
+            _ => {}
         }
         if pr.matched < last {
             self.send_append(from);

@@ -40,6 +40,17 @@ impl Raft {
     fn tick_leader(&mut self) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        // A snapshot neither acknowledged nor reported within a few election timeouts is
+        // presumed lost (transports may drop messages): probe again, which re-sends it.
+        let limit = self.cfg.election_tick.saturating_mul(5);
+        for pr in self.progress.values_mut() {
+            if matches!(pr.state, crate::progress::State::Snapshot(_)) {
+                pr.snapshot_ticks += 1;
+                if pr.snapshot_ticks >= limit {
+                    pr.snapshot_failed();
+                }
+            }
+        }
         if self.election_elapsed >= self.cfg.election_tick {
             self.election_elapsed = 0;
             if self.cfg.check_quorum {

@@ -39,6 +39,8 @@ struct Net {
     reads: BTreeMap<NodeId, Vec<ReadState>>,
     /// Links that drop messages (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Message kinds that are dropped everywhere.
+    drop_kinds: BTreeSet<&'static str>,
     queue: VecDeque<Message>,
 }
 
@@ -60,6 +62,7 @@ impl Net {
             applied: BTreeMap::new(),
             reads: BTreeMap::new(),
             cut: BTreeSet::new(),
+            drop_kinds: BTreeSet::new(),
             queue: VecDeque::new(),
         };
         for id in 1..=n {
@@ -110,7 +113,7 @@ impl Net {
                     self.applied.get_mut(&id).unwrap().extend(rd.committed_entries.iter().cloned());
                     self.reads.get_mut(&id).unwrap().extend(rd.read_states.iter().copied());
                     for m in rd.messages {
-                        if !self.cut.contains(&(m.from, m.to)) {
+                        if !self.cut.contains(&(m.from, m.to)) && !self.drop_kinds.contains(m.kind()) {
                             self.queue.push_back(m);
                         }
                     }
@@ -522,4 +525,44 @@ fn stale_messages_and_foreign_addresses_are_ignored() {
     let wrong_to = Message { from: 3, to: 9, term: term + 5, body: MessageBody::TimeoutNow };
     net.node(2).step(wrong_to).unwrap();
     assert_eq!(net.nodes[&2].term(), term);
+}
+
+#[test]
+fn lost_snapshot_is_sent_again() {
+    let mut net = Net::new(3);
+    net.elect(1);
+    for i in 0..20 {
+        net.node(1).propose(b(&format!("{i}"))).unwrap();
+    }
+    net.settle();
+    let applied = net.nodes[&1].applied();
+    net.node(1).compact(applied, b("state")).unwrap();
+    net.add(Raft::join(cfg(4)).unwrap());
+    net.drop_kinds.insert("Snapshot"); // every snapshot is lost for a while
+    net.node(1).propose_conf_change(vec![Change::AddLearner(4)]).unwrap();
+    net.settle();
+    net.tick(5);
+    assert_eq!(net.disks[&4].snapshot.meta.index, 0);
+    net.drop_kinds.clear();
+    net.tick(60);
+    assert_eq!(net.disks[&4].snapshot.data, b("state"), "re-sent after the timeout");
+    net.node(1).propose(b("after")).unwrap();
+    net.settle();
+    assert_eq!(net.data_applied(4), vec![b("after")]);
+}
+
+#[test]
+fn lost_appends_do_not_close_the_window_forever() {
+    let mut net = Net::with(3, |id| Config { max_inflight_msgs: 2, max_size_per_msg: 1, ..cfg(id) });
+    net.elect(1);
+    net.node(1).propose(b("warm")).unwrap();
+    net.settle(); // node 2 is now in the replicate state
+    net.cut.insert((1, 2)); // appends to 2 are lost and fill its window
+    for i in 0..6 {
+        net.node(1).propose(b(&format!("{i}"))).unwrap();
+    }
+    net.settle();
+    net.heal();
+    net.tick(10);
+    assert_eq!(net.data_applied(2).len(), 7, "heartbeat answers reopen the window");
 }
