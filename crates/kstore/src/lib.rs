@@ -1,0 +1,52 @@
+//! kstore: an etcd-compatible MVCC key-value store, replicated by kraft.
+//!
+//! ```
+//! use kstore::{Mvcc, PutRequest, RangeRequest};
+//!
+//! let mut store = Mvcc::new();
+//! let no_leases = |_lease: i64| false;
+//! let put = PutRequest { key: "/registry/pods/a".into(), value: "v1".into(), ..Default::default() };
+//! let (resp, events) = store.put(&put, &no_leases)?;
+//! assert_eq!((resp.revision, events.len()), (2, 1)); // etcd starts at revision 1
+//!
+//! let read = store.range(&RangeRequest::prefix("/registry/pods/"))?;
+//! assert_eq!(read.kvs[0].value, "v1");
+//! assert_eq!(read.kvs[0].create_revision, 2);
+//! # Ok::<(), kstore::MvccError>(())
+//! ```
+//!
+//! # Status
+//!
+//! This crate is being built up in layers. Available now:
+//!
+//! - [`mvcc`] — the versioned store with etcd's semantics: one revision per write
+//!   transaction, per-key create/mod revisions and versions, historical reads, ranges with
+//!   limit/count/sort/revision filters, put options, delete-range, nested transactions with
+//!   compares, compaction, history replay for watchers, `HashKV`.
+//! - [`lease`] — the replicated lease table and the leader's expiry clock.
+//! - [`watch`] — synced and unsynced watchers: live delivery, catch-up from history in
+//!   bounded batches, compaction cancels, progress notifications.
+//! - [`state`] — the replicated state machine (MVCC + leases) and its command and snapshot
+//!   encodings.
+//! - A private `proto` module with the etcd v3 gRPC API (compiled from `.proto` files in
+//!   the crate by a pure-Rust compiler).
+//!
+//! Still to come: the kraft-replicated `Store` with its in-process client, the gRPC
+//! services for etcdctl and etcd clients, the storage backend abstraction for the API
+//! server, and the `kstore-server` binary.
+//!
+//! # Place in the architecture
+//!
+//! kstore depends only on kraft: it knows nothing about Kubernetes. The API server is its
+//! only writer in a cluster; any etcd v3 client can use it.
+
+pub mod codec;
+pub mod lease;
+pub mod mvcc;
+mod proto;
+pub mod state;
+pub mod types;
+pub mod watch;
+
+pub use mvcc::{KeyRange, Mvcc, MvccError};
+pub use types::*;
