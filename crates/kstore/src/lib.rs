@@ -45,8 +45,10 @@ pub mod lease;
 pub mod mvcc;
 mod proto;
 pub mod state;
+pub mod store;
 pub mod types;
 pub mod watch;
 
 pub use mvcc::{KeyRange, Mvcc, MvccError};
+pub use store::{Store, StoreConfig, StoreError, StoreStatus, WatchStream};
 pub use types::*;

@@ -122,6 +122,12 @@ impl Mvcc {
         self.keys.values().filter(|h| h.latest().is_some()).count()
     }
 
+    /// Approximate bytes of live keys and values (etcd's `dbSize` stands for the backend
+    /// file; this is the live data it would hold).
+    pub fn approximate_size(&self) -> usize {
+        self.keys.iter().filter_map(|(k, h)| h.latest().map(|kv| k.len() + kv.value.len() + 48)).sum()
+    }
+
     /// Whether no key is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
