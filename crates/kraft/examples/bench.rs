@@ -31,7 +31,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Noop;
 
 impl StateMachine for Noop {
-    fn apply(&mut self, _index: u64, _data: &[u8]) -> Bytes {
+    fn apply(&mut self, _index: u64, _data: Bytes) -> Bytes {
         Bytes::new()
     }
     fn snapshot(&self) -> Bytes {

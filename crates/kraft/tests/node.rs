@@ -24,7 +24,7 @@ struct Sum {
 }
 
 impl StateMachine for Sum {
-    fn apply(&mut self, _index: u64, data: &[u8]) -> Bytes {
+    fn apply(&mut self, _index: u64, data: Bytes) -> Bytes {
         let n = data.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
         let mut t = self.total.lock().unwrap();
         *t += n;

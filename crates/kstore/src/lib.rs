@@ -28,12 +28,14 @@
 //!   bounded batches, compaction cancels, progress notifications.
 //! - [`state`] — the replicated state machine (MVCC + leases) and its command and snapshot
 //!   encodings.
-//! - A private `proto` module with the etcd v3 gRPC API (compiled from `.proto` files in
-//!   the crate by a pure-Rust compiler).
+//! - [`store`] — the kraft-replicated [`Store`] with its in-process API.
+//! - [`grpc`] — the etcd v3 gRPC API (KV, Watch, Lease, Cluster, Maintenance) on top of a
+//!   `Store`, for `etcdctl` and etcd client libraries.
+//! - A private `proto` module with the etcd v3 protobuf types (compiled from `.proto`
+//!   files in the crate by a pure-Rust compiler); they never appear in the public API.
 //!
-//! Still to come: the kraft-replicated `Store` with its in-process client, the gRPC
-//! services for etcdctl and etcd clients, the storage backend abstraction for the API
-//! server, and the `kstore-server` binary.
+//! Still to come: the storage backend abstraction for the API server, and the
+//! `kstore-server` binary.
 //!
 //! # Place in the architecture
 //!
@@ -41,6 +43,7 @@
 //! only writer in a cluster; any etcd v3 client can use it.
 
 pub mod codec;
+pub mod grpc;
 pub mod lease;
 pub mod mvcc;
 mod proto;

@@ -69,6 +69,8 @@ pub struct StoreConfig {
     /// Peer (Raft) addresses of the initial members, this one included; empty or only this
     /// member means a single-node store.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where to listen for peers, if not this member's entry in `peers`.
+    pub peer_listen: Option<SocketAddr>,
     /// Join an existing cluster instead of bootstrapping a new one.
     pub join: bool,
     /// Raft tick length.
@@ -92,13 +94,14 @@ impl StoreConfig {
             id,
             data_dir,
             peers: BTreeMap::new(),
+            peer_listen: None,
             join: false,
             tick: Duration::from_millis(100),
             election_ticks: 10,
             min_lease_ttl: 2,
             progress_notify_interval: Duration::from_secs(600),
             cluster_id: 0x6b73_746f_7265,
-            snapshot_entries: 10_000,
+            snapshot_entries: 100_000,
         }
     }
 }
@@ -149,8 +152,8 @@ struct Machine {
 }
 
 impl StateMachine for Machine {
-    fn apply(&mut self, _index: u64, data: &[u8]) -> Bytes {
-        let Ok((origin, request, cmd)) = decode_command(Bytes::copy_from_slice(data)) else {
+    fn apply(&mut self, _index: u64, data: Bytes) -> Bytes {
+        let Ok((origin, request, cmd)) = decode_command(data) else {
             tracing::error!("kstore: undecodable command in the log; skipped on every replica");
             return Bytes::new();
         };
@@ -253,7 +256,7 @@ impl Store {
                     }
                     None => Node::start(node_cfg, start, MemStorage::new(), transport, machine)?,
                 };
-                let addr = cfg.peers.get(&cfg.id).copied().ok_or_else(|| {
+                let addr = cfg.peer_listen.or_else(|| cfg.peers.get(&cfg.id).copied()).ok_or_else(|| {
                     std::io::Error::new(std::io::ErrorKind::InvalidInput, "this member has no peer address")
                 })?;
                 let listener = TcpListener::bind(addr).await?;

@@ -28,8 +28,9 @@ use crate::types::{Index, NodeId, Payload, Snapshot, Term};
 
 /// The application's replicated state.
 pub trait StateMachine: Send + 'static {
-    /// Applies committed data at `index`; the result is returned to the proposer.
-    fn apply(&mut self, index: Index, data: &[u8]) -> Bytes;
+    /// Applies committed data at `index`; the result is returned to the proposer. `data`
+    /// shares the log entry's buffer, so keeping slices of it costs no copy.
+    fn apply(&mut self, index: Index, data: Bytes) -> Bytes;
     /// Serializes the whole state (for snapshots).
     fn snapshot(&self) -> Bytes;
     /// Replaces the state with a snapshot's.
@@ -470,7 +471,7 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
             }
         }
         let Some((origin, req, data)) = mine else { return };
-        let result = self.sm.apply(index, &data);
+        let result = self.sm.apply(index, data);
         if origin == self.raft.id() {
             if let Some(tx) = self.proposals.remove(&req) {
                 let _ = tx.send(Ok(result));

@@ -1,0 +1,95 @@
+//! Parsing of etcd-style URL and cluster flags.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// A flag value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlagError {
+    /// Not `http://host:port` (or `https://`, which is not served yet).
+    #[error("invalid URL {0:?}: want http://host:port")]
+    Url(String),
+    /// `--initial-cluster` entry not of the form `name=url`.
+    #[error("invalid --initial-cluster entry {0:?}: want name=http://host:port")]
+    ClusterEntry(String),
+    /// The same name twice in `--initial-cluster`.
+    #[error("member {0:?} appears twice in --initial-cluster")]
+    DuplicateName(String),
+    /// This member's name is not in `--initial-cluster`.
+    #[error("--name {0:?} is not in --initial-cluster")]
+    NotAMember(String),
+}
+
+/// Parses a comma-separated list of `http://host:port` URLs.
+pub fn parse_urls(list: &str) -> Result<Vec<SocketAddr>, FlagError> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(parse_url).collect()
+}
+
+/// Parses one `http://host:port` URL (hosts are resolved).
+pub fn parse_url(url: &str) -> Result<SocketAddr, FlagError> {
+    let bad = || FlagError::Url(url.to_owned());
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let hostport = rest.trim_end_matches('/');
+    if hostport.contains('/') {
+        return Err(bad());
+    }
+    hostport.to_socket_addrs().map_err(|_| bad())?.next().ok_or_else(bad)
+}
+
+/// Parses `--initial-cluster`: `name=url,name=url,…`, in the given order.
+pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, SocketAddr)>, FlagError> {
+    let mut out: Vec<(String, SocketAddr)> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, url) = entry.split_once('=').ok_or_else(|| FlagError::ClusterEntry(entry.to_owned()))?;
+        if name.is_empty() {
+            return Err(FlagError::ClusterEntry(entry.to_owned()));
+        }
+        if out.iter().any(|(n, _)| n == name) {
+            return Err(FlagError::DuplicateName(name.to_owned()));
+        }
+        out.push((name.to_owned(), parse_url(url)?));
+    }
+    Ok(out)
+}
+
+/// A member's Raft id, derived from its name (64-bit FNV-1a, never 0) so that every
+/// member computes the same ids from the same `--initial-cluster`.
+pub fn member_id(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // Keep ids positive as signed integers (etcd prints them in hex; some clients read i64).
+    (h & (u64::MAX >> 1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("http://127.0.0.1:2379"), Ok("127.0.0.1:2379".parse().unwrap()));
+        assert_eq!(parse_url("http://127.0.0.1:2379/"), Ok("127.0.0.1:2379".parse().unwrap()));
+        assert!(parse_url("127.0.0.1:2379").is_err());
+        assert!(parse_url("https://127.0.0.1:2379").is_err());
+        assert!(parse_url("http://127.0.0.1").is_err());
+        assert!(parse_url("http://127.0.0.1:2379/x").is_err());
+        assert_eq!(parse_urls("http://127.0.0.1:1, http://127.0.0.2:2").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn clusters() {
+        let c = parse_initial_cluster("a=http://127.0.0.1:1,b=http://127.0.0.1:2").unwrap();
+        assert_eq!(c.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            parse_initial_cluster("a=http://127.0.0.1:1,a=http://127.0.0.1:2"),
+            Err(FlagError::DuplicateName("a".into()))
+        );
+        assert!(matches!(parse_initial_cluster("a"), Err(FlagError::ClusterEntry(_))));
+        assert!(matches!(parse_initial_cluster("=http://127.0.0.1:1"), Err(FlagError::ClusterEntry(_))));
+        assert_eq!(member_id("default"), member_id("default"));
+        assert!(member_id("x") > 0 && (member_id("x") as i64) > 0);
+    }
+}

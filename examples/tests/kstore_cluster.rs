@@ -1,0 +1,72 @@
+//! A three-member kstore-server cluster on loopback ports, driven by the real etcdctl: it
+//! elects a leader, replicates, survives SIGKILL of the leader, and lets the old leader
+//! rejoin and catch up.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn leader_of(members: &[Member]) -> Option<usize> {
+    for (i, m) in members.iter().enumerate() {
+        if m.child.is_none() {
+            continue;
+        }
+        let out = etcdctl(&m.endpoint(), &["endpoint", "status", "-w", "json"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "leader":<id> and "member_id":<id> in the same header: this member leads.
+        let field = |name: &str| {
+            text.split(&format!("\"{name}\":")).nth(1).and_then(|r| r.split([',', '}']).next()).map(str::to_owned)
+        };
+        if let (Some(l), Some(me)) = (field("leader"), field("member_id")) {
+            if l == me {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn three_members_elect_replicate_fail_over_and_rejoin() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut members, cluster) = members(root.path(), 3);
+    for m in &mut members {
+        m.start(&cluster, "new");
+    }
+    let all = members.iter().map(Member::endpoint).collect::<Vec<_>>().join(",");
+    let leader = eventually(Duration::from_secs(15), || leader_of(&members));
+
+    // Writes through any member replicate to all.
+    for (i, m) in members.iter().enumerate() {
+        eventually(Duration::from_secs(10), || {
+            etcdctl(&m.endpoint(), &["put", &format!("k{i}"), "v"]).status.success().then_some(())
+        });
+    }
+    for m in &members {
+        let got = etcdctl_ok(&m.endpoint(), &["get", "--prefix", "k", "--keys-only"]);
+        assert_eq!(got.split_whitespace().collect::<Vec<_>>(), ["k0", "k1", "k2"], "member {}", m.name);
+    }
+
+    // Kill the leader: the two others elect a new one and keep accepting writes.
+    members[leader].kill();
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    eventually(Duration::from_secs(20), || {
+        etcdctl(&members[survivors[0]].endpoint(), &["put", "after-failover", "yes"]).status.success().then_some(())
+    });
+    let new_leader = eventually(Duration::from_secs(10), || leader_of(&members));
+    assert_ne!(new_leader, leader);
+
+    // The old leader restarts from its data dir and catches up.
+    members[leader].start(&cluster, "new");
+    let old = members[leader].endpoint();
+    eventually(Duration::from_secs(20), || {
+        let out = etcdctl(&old, &["get", "after-failover", "--consistency=s", "--print-value-only"]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "yes").then_some(())
+    });
+    let got = etcdctl_ok(&all, &["get", "--prefix", "", "--keys-only"]);
+    assert_eq!(got.split_whitespace().count(), 4);
+}
