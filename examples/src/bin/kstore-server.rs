@@ -32,7 +32,7 @@ struct Args {
     /// Human-readable name of this member.
     #[arg(long, default_value = "default")]
     name: String,
-    /// Data directory (default: <name>.etcd).
+    /// Data directory (default: `NAME.etcd`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// URLs to listen on for client traffic.
