@@ -42,6 +42,7 @@
 //! kstore depends only on kraft: it knows nothing about Kubernetes. The API server is its
 //! only writer in a cluster; any etcd v3 client can use it.
 
+pub mod client;
 pub mod codec;
 pub mod grpc;
 pub mod lease;
