@@ -49,6 +49,10 @@ pub struct Ready {
     pub committed_entries: Vec<Entry>,
     /// Confirmed reads.
     pub read_states: Vec<ReadState>,
+    /// Whether step 2 must be durable before step 3: true when there are entries or a
+    /// snapshot, or the term or vote changed. A change of the commit index alone may be
+    /// written lazily — it is only a hint, recomputed after a restart.
+    pub must_sync: bool,
 }
 
 /// What a handed-out `Ready` covered, applied on `advance`.
@@ -105,7 +109,12 @@ impl Raft {
             hard_state: hard,
         };
         self.outstanding = Some(marks);
+        let must_sync = !entries.is_empty()
+            || snapshot.is_some()
+            || hard.term != self.prev_hard.term
+            || hard.vote != self.prev_hard.vote;
         let ready = Ready {
+            must_sync,
             soft_state: (soft != self.prev_soft).then_some(soft),
             hard_state: (hard != self.prev_hard).then_some(hard),
             snapshot,

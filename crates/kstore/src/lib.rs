@@ -31,17 +31,17 @@
 //! - [`store`] — the kraft-replicated [`Store`] with its in-process API.
 //! - [`grpc`] — the etcd v3 gRPC API (KV, Watch, Lease, Cluster, Maintenance) on top of a
 //!   `Store`, for `etcdctl` and etcd client libraries.
+//! - [`backend`] — the Kubernetes API server's storage interface, on an in-process
+//!   [`Store`] or on any etcd v3 endpoint (etcd itself or kstore's gRPC server).
 //! - A private `proto` module with the etcd v3 protobuf types (compiled from `.proto`
 //!   files in the crate by a pure-Rust compiler); they never appear in the public API.
-//!
-//! Still to come: the storage backend abstraction for the API server, and the
-//! `kstore-server` binary.
 //!
 //! # Place in the architecture
 //!
 //! kstore depends only on kraft: it knows nothing about Kubernetes. The API server is its
 //! only writer in a cluster; any etcd v3 client can use it.
 
+pub mod backend;
 pub mod client;
 pub mod codec;
 pub mod grpc;

@@ -91,7 +91,7 @@ fn in_range(k: &[u8], start: &[u8], end: &[u8]) -> bool {
 
 impl Model {
     fn new() -> Self {
-        Model { states: vec![BTreeMap::new(), BTreeMap::new()], events: Vec::new(), compacted: 0 }
+        Model { states: vec![BTreeMap::new(), BTreeMap::new()], events: Vec::new(), compacted: -1 }
     }
     fn rev(&self) -> i64 {
         self.states.len() as i64 - 1

@@ -419,9 +419,12 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
     }
 
     async fn process_ready(&mut self) -> Result<(), NodeError> {
-        while let Some(rd) = self.raft.ready() {
+        loop {
+            // Whatever arrived during the previous fsync joins this batch (group commit).
+            self.drain()?;
+            let Some(rd) = self.raft.ready() else { break };
             if rd.snapshot.is_some() || !rd.entries.is_empty() || rd.hard_state.is_some() {
-                self.storage.persist(rd.snapshot.as_ref(), &rd.entries, rd.hard_state).await?;
+                self.storage.persist(rd.snapshot.as_ref(), &rd.entries, rd.hard_state, rd.must_sync).await?;
             }
             if let Some(s) = &rd.snapshot {
                 self.sm.restore(&s.data);

@@ -27,12 +27,15 @@ pub trait LogStorage: Send + 'static {
     /// The durable state, read once when the node starts.
     fn load(&mut self) -> io::Result<RestoreState>;
 
-    /// Makes a snapshot (received from the leader), entries and a hard state durable.
+    /// Stores a snapshot (received from the leader), entries and a hard state, durably when
+    /// `sync` is true. With `sync` false (only the commit index changed) the write may stay
+    /// buffered until the next synced call.
     fn persist(
         &mut self,
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<HardState>,
+        sync: bool,
     ) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Stores a snapshot taken locally; entries up to its index may then be discarded.
@@ -62,7 +65,9 @@ impl LogStorage for MemStorage {
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<HardState>,
+        sync: bool,
     ) -> io::Result<()> {
+        let _ = sync; // memory is as durable as it gets
         if let Some(s) = snapshot {
             self.state.snapshot = s.clone();
             self.state.entries.clear();
@@ -157,6 +162,7 @@ impl LogStorage for WalStorage {
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<HardState>,
+        sync: bool,
     ) -> io::Result<()> {
         let snapshot = snapshot.cloned();
         let entries = entries.to_vec();
@@ -173,7 +179,7 @@ impl LogStorage for WalStorage {
                 wal.set_hard_state(hs).map_err(to_io)?;
             }
             // Group commit: one fsync for everything this Ready carried.
-            wal.sync().map_err(to_io)
+            if sync { wal.sync().map_err(to_io) } else { Ok(()) }
         })
         .await
     }

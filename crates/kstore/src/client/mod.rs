@@ -194,6 +194,15 @@ impl RemoteWatch {
         self.requests.send(convert::watch_create(req)).await.map_err(|_| ClientError::Closed)
     }
 
+    /// Asks for a progress notification on this stream (etcd `WatchProgressRequest`,
+    /// etcd 3.4 and later): the answer is a `Progress` message with watch id -1.
+    pub async fn request_progress(&self) -> Result<(), ClientError> {
+        let req = pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(pb::WatchProgressRequest {})),
+        };
+        self.requests.send(req).await.map_err(|_| ClientError::Closed)
+    }
+
     /// Cancels a watch on this stream.
     pub async fn cancel(&self, watch_id: i64) -> Result<(), ClientError> {
         let req = pb::WatchRequest {

@@ -223,12 +223,15 @@ impl Session {
             WatchMessage::Canceled { watch_id, compact_revision, reason } => {
                 self.announce(watch_id).await?;
                 self.awaiting_canceled.remove(&watch_id);
+                // etcd (3.4 and later) sends a compaction as `compact_revision` alone, with
+                // no cancel reason; clients derive the error from the revision.
+                let cancel_reason = if compact_revision != 0 { String::new() } else { reason };
                 pb::WatchResponse {
                     header: self.ctx.header(self.ctx.store.revision()),
                     watch_id,
                     canceled: true,
                     compact_revision,
-                    cancel_reason: reason,
+                    cancel_reason,
                     ..Default::default()
                 }
             }

@@ -104,7 +104,9 @@ impl Default for Mvcc {
 impl Mvcc {
     /// An empty store at revision 1 (etcd's first revision).
     pub fn new() -> Self {
-        Self { keys: BTreeMap::new(), changes: BTreeMap::new(), revision: 1, compacted: 0 }
+        // etcd starts its compaction mark at -1, so that compacting revision 0 of a fresh
+        // store succeeds.
+        Self { keys: BTreeMap::new(), changes: BTreeMap::new(), revision: 1, compacted: -1 }
     }
 
     /// The current revision.
@@ -112,7 +114,7 @@ impl Mvcc {
         self.revision
     }
 
-    /// The compacted revision (0 if never compacted).
+    /// The compacted revision (-1 if never compacted, as etcd reports it).
     pub fn compacted_revision(&self) -> i64 {
         self.compacted
     }
