@@ -16,6 +16,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let fds = protox::compile(PROTOS, [PROTO_ROOT])?;
-    tonic_prost_build::configure().build_server(true).build_client(true).build_transport(true).compile_fds(fds)?;
+    // Byte fields as `bytes::Bytes`: keys and values pass between the store and the wire
+    // without copies (a watch event fans out to every watcher by reference count).
+    tonic_prost_build::configure()
+        .bytes(".")
+        .build_server(true)
+        .build_client(true)
+        .build_transport(true)
+        .compile_fds(fds)?;
     Ok(())
 }

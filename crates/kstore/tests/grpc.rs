@@ -40,16 +40,20 @@ async fn channel(served: &common::Served) -> Channel {
 }
 
 fn put(key: &str, value: &str) -> pb::PutRequest {
-    pb::PutRequest { key: key.into(), value: value.into(), ..Default::default() }
+    pb::PutRequest {
+        key: bytes::Bytes::copy_from_slice(key.as_bytes()),
+        value: bytes::Bytes::copy_from_slice(value.as_bytes()),
+        ..Default::default()
+    }
 }
 
 fn get(key: &str) -> pb::RangeRequest {
-    pb::RangeRequest { key: key.into(), ..Default::default() }
+    pb::RangeRequest { key: bytes::Bytes::copy_from_slice(key.as_bytes()), ..Default::default() }
 }
 
 fn prefix(p: &str) -> pb::RangeRequest {
     let end = kstore::prefix_end(p.as_bytes()).to_vec();
-    pb::RangeRequest { key: p.into(), range_end: end, ..Default::default() }
+    pb::RangeRequest { key: bytes::Bytes::copy_from_slice(p.as_bytes()), range_end: end.into(), ..Default::default() }
 }
 
 fn keys(resp: &pb::RangeResponse) -> Vec<String> {
@@ -68,9 +72,9 @@ fn compare_value(key: &str, value: &str) -> pb::Compare {
     pb::Compare {
         result: pb::compare::CompareResult::Equal as i32,
         target: pb::compare::CompareTarget::Value as i32,
-        key: key.into(),
-        target_union: Some(pb::compare::TargetUnion::Value(value.into())),
-        range_end: Vec::new(),
+        key: bytes::Bytes::copy_from_slice(key.as_bytes()),
+        target_union: Some(pb::compare::TargetUnion::Value(bytes::Bytes::copy_from_slice(value.as_bytes()))),
+        range_end: bytes::Bytes::new(),
     }
 }
 
@@ -87,13 +91,13 @@ async fn put_and_range_with_prefix_limit_sort_and_revision() {
     kv.put(put("/a/3", "y")).await.unwrap();
     kv.put(put("/b/1", "w")).await.unwrap();
     let prev = kv.put(pb::PutRequest { prev_kv: true, ..put("/a/1", "x2") }).await.unwrap().into_inner();
-    assert_eq!(prev.prev_kv.unwrap().value, b"x");
+    assert_eq!(prev.prev_kv.unwrap().value, &b"x"[..]);
 
     let all = kv.range(prefix("/a/")).await.unwrap().into_inner();
     assert_eq!(keys(&all), ["/a/1", "/a/2", "/a/3"]);
     assert_eq!((all.count, all.more, all.header.unwrap().revision), (3, false, 6));
     let kv1 = &all.kvs[0];
-    assert_eq!((kv1.create_revision, kv1.mod_revision, kv1.version, kv1.value.as_slice()), (2, 6, 2, &b"x2"[..]));
+    assert_eq!((kv1.create_revision, kv1.mod_revision, kv1.version, kv1.value.as_ref()), (2, 6, 2, &b"x2"[..]));
 
     let limited = kv.range(pb::RangeRequest { limit: 2, ..prefix("/a/") }).await.unwrap().into_inner();
     assert_eq!((keys(&limited), limited.more, limited.count), (vec!["/a/1".into(), "/a/2".into()], true, 3));
@@ -106,14 +110,18 @@ async fn put_and_range_with_prefix_limit_sort_and_revision() {
     assert_eq!(keys(&kv.range(by_value).await.unwrap().into_inner()), ["/a/2", "/a/3", "/a/1"], "z > y > x2");
 
     let old = kv.range(pb::RangeRequest { revision: 2, ..get("/a/1") }).await.unwrap().into_inner();
-    assert_eq!(old.kvs[0].value, b"x");
+    assert_eq!(old.kvs[0].value, &b"x"[..]);
     assert_eq!(old.header.unwrap().revision, 6, "the header carries the store revision, not the one read");
 
     let counted = kv.range(pb::RangeRequest { count_only: true, ..prefix("/") }).await.unwrap().into_inner();
     assert_eq!((counted.count, counted.kvs.len()), (4, 0));
     let bare = kv.range(pb::RangeRequest { keys_only: true, serializable: true, ..get("/b/1") }).await.unwrap();
     assert!(bare.into_inner().kvs[0].value.is_empty());
-    let every = pb::RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let every = pb::RangeRequest {
+        key: bytes::Bytes::from_static(b"\0"),
+        range_end: bytes::Bytes::from_static(b"\0"),
+        ..Default::default()
+    };
     assert_eq!(kv.range(every).await.unwrap().into_inner().count, 4);
 
     let empty = kv.range(get("")).await.unwrap_err();
@@ -129,15 +137,22 @@ async fn delete_range_returns_previous_values() {
         kv.put(put(k, k)).await.unwrap();
     }
     let end = kstore::prefix_end(b"d/").to_vec();
-    let del = pb::DeleteRangeRequest { key: b"d/".to_vec(), range_end: end, prev_kv: true };
+    let del = pb::DeleteRangeRequest { key: bytes::Bytes::from_static(b"d/"), range_end: end.into(), prev_kv: true };
     let resp = kv.delete_range(del).await.unwrap().into_inner();
     assert_eq!(resp.deleted, 2);
-    let prev: Vec<&[u8]> = resp.prev_kvs.iter().map(|kv| kv.value.as_slice()).collect();
+    let prev: Vec<&[u8]> = resp.prev_kvs.iter().map(|kv| kv.value.as_ref()).collect();
     assert_eq!(prev, [&b"d/1"[..], &b"d/2"[..]]);
     assert_eq!(resp.header.unwrap().revision, 5, "one revision for the whole deletion");
-    let none = kv.delete_range(pb::DeleteRangeRequest { key: b"zz".to_vec(), ..Default::default() }).await.unwrap();
+    let none = kv
+        .delete_range(pb::DeleteRangeRequest { key: bytes::Bytes::from_static(b"zz"), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(none.into_inner().deleted, 0);
-    let every = pb::RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+    let every = pb::RangeRequest {
+        key: bytes::Bytes::from_static(b"\0"),
+        range_end: bytes::Bytes::from_static(b"\0"),
+        ..Default::default()
+    };
     assert_eq!(kv.range(every).await.unwrap().into_inner().count, 1);
     served.stop().await;
 }
@@ -156,29 +171,29 @@ async fn txn_compare_and_swap() {
     assert!(won.succeeded);
     assert_eq!(won.header.unwrap().revision, 3);
     let Some(pb::response_op::Response::ResponseRange(read)) = &won.responses[1].response else { panic!() };
-    assert_eq!(read.kvs[0].value, b"mine", "reads in a transaction see its writes");
+    assert_eq!(read.kvs[0].value, &b"mine"[..], "reads in a transaction see its writes");
     // Nested answers carry only a revision, as in etcd.
     assert_eq!(read.header, Some(pb::ResponseHeader { revision: 3, ..Default::default() }));
 
     let lost = kv.txn(cas("free", "theirs")).await.unwrap().into_inner();
     assert!(!lost.succeeded);
     let Some(pb::response_op::Response::ResponseRange(read)) = &lost.responses[0].response else { panic!() };
-    assert_eq!(read.kvs[0].value, b"mine");
+    assert_eq!(read.kvs[0].value, &b"mine"[..]);
 
     // Compares on versions and revisions, and a nested transaction.
     let version_is_2 = pb::Compare {
         result: pb::compare::CompareResult::Equal as i32,
         target: pb::compare::CompareTarget::Version as i32,
-        key: b"lock".to_vec(),
+        key: bytes::Bytes::from_static(b"lock"),
         target_union: Some(pb::compare::TargetUnion::Version(2)),
-        range_end: Vec::new(),
+        range_end: bytes::Bytes::new(),
     };
     let mod_below_100 = pb::Compare {
         result: pb::compare::CompareResult::Less as i32,
         target: pb::compare::CompareTarget::Mod as i32,
-        key: b"lock".to_vec(),
+        key: bytes::Bytes::from_static(b"lock"),
         target_union: Some(pb::compare::TargetUnion::ModRevision(100)),
-        range_end: Vec::new(),
+        range_end: bytes::Bytes::new(),
     };
     let inner = pb::TxnRequest { compare: vec![], success: vec![op_put("inner", "1")], failure: vec![] };
     let nested = pb::TxnRequest {
@@ -237,7 +252,7 @@ impl Watcher {
 }
 
 fn watch_key(key: &str) -> pb::WatchCreateRequest {
-    pb::WatchCreateRequest { key: key.into(), ..Default::default() }
+    pb::WatchCreateRequest { key: bytes::Bytes::copy_from_slice(key.as_bytes()), ..Default::default() }
 }
 
 fn summary(events: &[mvccpb::Event]) -> Vec<(i32, String, i64)> {
@@ -265,21 +280,29 @@ async fn watch_from_a_past_revision_gets_history_then_live_events() {
     assert_eq!((created.watch_id, created.header.unwrap().revision), (0, 4));
     let past = watcher.events(2).await;
     assert_eq!(summary(&past), [(0, "1".into(), 2), (0, "2".into(), 4)]);
-    assert_eq!(past[1].prev_kv.as_ref().unwrap().value, b"1");
+    assert_eq!(past[1].prev_kv.as_ref().unwrap().value, &b"1"[..]);
 
     kv.put(put("w", "3")).await.unwrap(); // rev 5
-    kv.delete_range(pb::DeleteRangeRequest { key: b"w".to_vec(), ..Default::default() }).await.unwrap(); // rev 6
+    kv.delete_range(pb::DeleteRangeRequest { key: bytes::Bytes::from_static(b"w"), ..Default::default() })
+        .await
+        .unwrap(); // rev 6
     let live = watcher.events(2).await;
     assert_eq!(summary(&live), [(0, "3".into(), 5), (1, String::new(), 6)]);
 
     // A second watch on the same stream, for a prefix, without deletes.
-    let mut range = pb::WatchCreateRequest { key: b"p/".to_vec(), range_end: b"p0".to_vec(), ..Default::default() };
+    let mut range = pb::WatchCreateRequest {
+        key: bytes::Bytes::from_static(b"p/"),
+        range_end: bytes::Bytes::from_static(b"p0"),
+        ..Default::default()
+    };
     range.filters = vec![pb::watch_create_request::FilterType::Nodelete as i32];
     watcher.create(range).await;
     let created = watcher.next().await;
     assert_eq!((created.created, created.watch_id), (true, 1));
     kv.put(put("p/1", "a")).await.unwrap();
-    kv.delete_range(pb::DeleteRangeRequest { key: b"p/1".to_vec(), ..Default::default() }).await.unwrap();
+    kv.delete_range(pb::DeleteRangeRequest { key: bytes::Bytes::from_static(b"p/1"), ..Default::default() })
+        .await
+        .unwrap();
     kv.put(put("p/2", "b")).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -313,13 +336,13 @@ async fn watch_refusals_progress_and_compaction() {
     let dup = watcher.next().await;
     assert!(dup.created && dup.canceled);
     assert_eq!(dup.cancel_reason, "mvcc: duplicate watch ID provided on the WatchStream");
-    watcher.create(pb::WatchCreateRequest { range_end: b"a".to_vec(), ..watch_key("b") }).await;
+    watcher.create(pb::WatchCreateRequest { range_end: bytes::Bytes::from_static(b"a"), ..watch_key("b") }).await;
     let empty = watcher.next().await;
     assert!(empty.created && empty.canceled);
     assert_eq!(empty.cancel_reason, "mvcc: watcher range is empty");
 
     // An empty key watches from the smallest key, as in etcd.
-    watcher.create(pb::WatchCreateRequest { range_end: vec![0], ..Default::default() }).await;
+    watcher.create(pb::WatchCreateRequest { range_end: bytes::Bytes::from_static(b"\0"), ..Default::default() }).await;
     let all = watcher.next().await;
     assert!(all.created && !all.canceled);
 
@@ -353,7 +376,11 @@ async fn a_client_that_stops_reading_misses_nothing() {
     let served = common::serve().await;
     let mut kv = KvClient::new(channel(&served).await);
     let mut watcher = Watcher::open(&served).await;
-    let prefix = pb::WatchCreateRequest { key: b"s/".to_vec(), range_end: b"s0".to_vec(), ..Default::default() };
+    let prefix = pb::WatchCreateRequest {
+        key: bytes::Bytes::from_static(b"s/"),
+        range_end: bytes::Bytes::from_static(b"s0"),
+        ..Default::default()
+    };
     watcher.create(prefix).await;
     assert!(watcher.next().await.created);
     // Far more than the server and HTTP/2 buffer while the client reads nothing: the
@@ -440,7 +467,7 @@ async fn leases_grant_keep_alive_time_to_live_and_revoke() {
 
     let ttl = pb::LeaseTimeToLiveRequest { id: granted.id, keys: true };
     let ttl = lease.lease_time_to_live(ttl).await.unwrap().into_inner();
-    assert_eq!((ttl.id, ttl.granted_ttl, ttl.keys), (granted.id, 60, vec![b"leased".to_vec()]));
+    assert_eq!((ttl.id, ttl.granted_ttl, ttl.keys), (granted.id, 60, vec![bytes::Bytes::from_static(b"leased")]));
     assert!((59..=60).contains(&ttl.ttl), "remaining {}", ttl.ttl);
     let unknown = lease.lease_time_to_live(pb::LeaseTimeToLiveRequest { id: 7, keys: false }).await.unwrap();
     assert_eq!(unknown.into_inner().ttl, -1, "etcd reports an unknown lease with TTL -1");
@@ -476,7 +503,7 @@ async fn compaction_errors_have_etcds_codes() {
     check(kv.range(pb::RangeRequest { revision: 3, ..get("k") }).await.unwrap_err(), compacted);
     check(kv.range(pb::RangeRequest { revision: 6, ..get("k") }).await.unwrap_err(), future);
     let at4 = kv.range(pb::RangeRequest { revision: 4, ..get("k") }).await.unwrap().into_inner();
-    assert_eq!(at4.kvs[0].value, b"2");
+    assert_eq!(at4.kvs[0].value, &b"2"[..]);
     let mut maint = MaintenanceClient::new(channel(&served).await);
     let hash = maint.hash_kv(pb::HashKvRequest { revision: 0 }).await.unwrap().into_inner();
     assert_eq!((hash.compact_revision, hash.header.unwrap().revision), (4, 5));

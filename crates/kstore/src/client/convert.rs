@@ -14,8 +14,8 @@ fn revision(h: Option<&pb::ResponseHeader>) -> i64 {
 
 pub(super) fn range_request(r: &RangeRequest) -> pb::RangeRequest {
     pb::RangeRequest {
-        key: r.key.to_vec(),
-        range_end: r.range_end.to_vec(),
+        key: r.key.clone(),
+        range_end: r.range_end.clone(),
         limit: r.limit,
         revision: r.revision,
         sort_order: match r.sort_order {
@@ -42,8 +42,8 @@ pub(super) fn range_request(r: &RangeRequest) -> pb::RangeRequest {
 
 pub(super) fn put_request(p: &PutRequest) -> pb::PutRequest {
     pb::PutRequest {
-        key: p.key.to_vec(),
-        value: p.value.to_vec(),
+        key: p.key.clone(),
+        value: p.value.clone(),
         lease: p.lease,
         prev_kv: p.prev_kv,
         ignore_value: p.ignore_value,
@@ -52,7 +52,7 @@ pub(super) fn put_request(p: &PutRequest) -> pb::PutRequest {
 }
 
 pub(super) fn delete_request(d: &DeleteRangeRequest) -> pb::DeleteRangeRequest {
-    pb::DeleteRangeRequest { key: d.key.to_vec(), range_end: d.range_end.to_vec(), prev_kv: d.prev_kv }
+    pb::DeleteRangeRequest { key: d.key.clone(), range_end: d.range_end.clone(), prev_kv: d.prev_kv }
 }
 
 fn compare(c: &Compare) -> pb::Compare {
@@ -60,7 +60,7 @@ fn compare(c: &Compare) -> pb::Compare {
         CompareTarget::Version(v) => (PbTarget::Version, TargetUnion::Version(*v)),
         CompareTarget::Create(v) => (PbTarget::Create, TargetUnion::CreateRevision(*v)),
         CompareTarget::Mod(v) => (PbTarget::Mod, TargetUnion::ModRevision(*v)),
-        CompareTarget::Value(v) => (PbTarget::Value, TargetUnion::Value(v.to_vec())),
+        CompareTarget::Value(v) => (PbTarget::Value, TargetUnion::Value(v.clone())),
         CompareTarget::Lease(v) => (PbTarget::Lease, TargetUnion::Lease(*v)),
     };
     let result = match c.result {
@@ -72,8 +72,8 @@ fn compare(c: &Compare) -> pb::Compare {
     pb::Compare {
         result: result as i32,
         target: target as i32,
-        key: c.key.to_vec(),
-        range_end: c.range_end.to_vec(),
+        key: c.key.clone(),
+        range_end: c.range_end.clone(),
         target_union: Some(union),
     }
 }
@@ -99,11 +99,11 @@ pub(super) fn txn_request(t: &TxnRequest) -> pb::TxnRequest {
 
 pub(super) fn key_value(kv: mvccpb::KeyValue) -> KeyValue {
     KeyValue {
-        key: kv.key.into(),
+        key: kv.key,
         create_revision: kv.create_revision,
         mod_revision: kv.mod_revision,
         version: kv.version,
-        value: kv.value.into(),
+        value: kv.value,
         lease: kv.lease,
     }
 }
@@ -156,8 +156,8 @@ pub(super) fn watch_create(w: &WatchRequest) -> pb::WatchRequest {
     }
     pb::WatchRequest {
         request_union: Some(pb::watch_request::RequestUnion::CreateRequest(pb::WatchCreateRequest {
-            key: w.key.to_vec(),
-            range_end: w.range_end.to_vec(),
+            key: w.key.clone(),
+            range_end: w.range_end.clone(),
             start_revision: w.start_revision,
             progress_notify: w.progress_notify,
             filters,

@@ -32,8 +32,8 @@ pub(crate) fn range_request(r: pb::RangeRequest) -> RangeRequest {
         Ok(PbSortTarget::Key) | Err(_) => SortTarget::Key,
     };
     RangeRequest {
-        key: r.key.into(),
-        range_end: r.range_end.into(),
+        key: r.key,
+        range_end: r.range_end,
         limit: r.limit.max(0),
         revision: r.revision.max(0),
         sort_order,
@@ -50,8 +50,8 @@ pub(crate) fn range_request(r: pb::RangeRequest) -> RangeRequest {
 
 pub(crate) fn put_request(r: pb::PutRequest) -> PutRequest {
     PutRequest {
-        key: r.key.into(),
-        value: r.value.into(),
+        key: r.key,
+        value: r.value,
         lease: r.lease,
         prev_kv: r.prev_kv,
         ignore_value: r.ignore_value,
@@ -60,7 +60,7 @@ pub(crate) fn put_request(r: pb::PutRequest) -> PutRequest {
 }
 
 pub(crate) fn delete_request(r: pb::DeleteRangeRequest) -> DeleteRangeRequest {
-    DeleteRangeRequest { key: r.key.into(), range_end: r.range_end.into(), prev_kv: r.prev_kv }
+    DeleteRangeRequest { key: r.key, range_end: r.range_end, prev_kv: r.prev_kv }
 }
 
 pub(crate) fn compare(c: pb::Compare) -> Compare {
@@ -94,7 +94,7 @@ pub(crate) fn compare(c: pb::Compare) -> Compare {
             _ => None,
         })),
     };
-    Compare { key: c.key.into(), range_end: c.range_end.into(), result, target }
+    Compare { key: c.key, range_end: c.range_end, result, target }
 }
 
 /// An operation; `None` for an empty `RequestOp`, which is skipped (etcd answers it with an
@@ -121,10 +121,10 @@ pub(crate) fn watch_request(r: pb::WatchCreateRequest) -> WatchRequest {
     use pb::watch_create_request::FilterType;
     let has = |f: FilterType| r.filters.contains(&(f as i32));
     // etcd: an empty key watches from the smallest key, `\0`.
-    let key = if r.key.is_empty() { Bytes::from_static(b"\0") } else { r.key.into() };
+    let key = if r.key.is_empty() { Bytes::from_static(b"\0") } else { r.key };
     WatchRequest {
         key,
-        range_end: r.range_end.into(),
+        range_end: r.range_end,
         start_revision: r.start_revision.max(0),
         progress_notify: r.progress_notify,
         prev_kv: r.prev_kv,
@@ -136,11 +136,11 @@ pub(crate) fn watch_request(r: pb::WatchCreateRequest) -> WatchRequest {
 
 pub(crate) fn key_value(kv: KeyValue) -> mvccpb::KeyValue {
     mvccpb::KeyValue {
-        key: kv.key.into(),
+        key: kv.key,
         create_revision: kv.create_revision,
         mod_revision: kv.mod_revision,
         version: kv.version,
-        value: kv.value.into(),
+        value: kv.value,
         lease: kv.lease,
     }
 }
@@ -210,9 +210,9 @@ mod tests {
         pb::Compare {
             result: PbResult::Greater as i32,
             target: target as i32,
-            key: b"k".to_vec(),
+            key: bytes::Bytes::from_static(b"k"),
             target_union: union,
-            range_end: Vec::new(),
+            range_end: bytes::Bytes::new(),
         }
     }
 
@@ -220,7 +220,7 @@ mod tests {
     fn compares_read_the_operand_of_their_target() {
         let c = compare(pb_compare(PbTarget::Mod, Some(TargetUnion::ModRevision(7))));
         assert_eq!((c.result, c.target), (CompareResult::Greater, CompareTarget::Mod(7)));
-        let c = compare(pb_compare(PbTarget::Value, Some(TargetUnion::Value(b"v".to_vec()))));
+        let c = compare(pb_compare(PbTarget::Value, Some(TargetUnion::Value(bytes::Bytes::from_static(b"v")))));
         assert_eq!(c.target, CompareTarget::Value(Bytes::from_static(b"v")));
         // A mismatched or missing operand compares against zero, as in etcd.
         let c = compare(pb_compare(PbTarget::Create, Some(TargetUnion::Version(3))));
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn ranges_are_taken_leniently() {
         let r = range_request(pb::RangeRequest {
-            key: b"a".to_vec(),
+            key: bytes::Bytes::from_static(b"a"),
             revision: -3,
             limit: -1,
             sort_order: 9,
@@ -250,7 +250,7 @@ mod tests {
         let inner = pb::TxnRequest {
             success: vec![pb::RequestOp {
                 request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
-                    key: b"x".to_vec(),
+                    key: bytes::Bytes::from_static(b"x"),
                     ..Default::default()
                 })),
             }],
@@ -284,8 +284,8 @@ mod tests {
     fn watch_requests() {
         use pb::watch_create_request::FilterType;
         let w = watch_request(pb::WatchCreateRequest {
-            key: Vec::new(),
-            range_end: b"\0".to_vec(),
+            key: bytes::Bytes::new(),
+            range_end: bytes::Bytes::from_static(b"\0"),
             filters: vec![FilterType::Nodelete as i32, 17],
             ..Default::default()
         });
@@ -300,6 +300,6 @@ mod tests {
         let e = event(Event { kind: EventKind::Delete, kv: kv.clone(), prev_kv: Some(kv) });
         assert_eq!(e.r#type, mvccpb::event::EventType::Delete as i32);
         let prev = e.prev_kv.unwrap();
-        assert_eq!((prev.key.as_slice(), prev.lease, prev.version), (&b"k"[..], 9, 2));
+        assert_eq!((&prev.key[..], prev.lease, prev.version), (&b"k"[..], 9, 2));
     }
 }

@@ -66,13 +66,9 @@ impl pb::lease_server::Lease for LeaseService {
         let found = call(self.ctx.store.lease_time_to_live(req.id, req.keys)).await?;
         let header = self.ctx.header(self.ctx.store.revision());
         let resp = match found {
-            Some((ttl, granted_ttl, keys)) => pb::LeaseTimeToLiveResponse {
-                header,
-                id: req.id,
-                ttl,
-                granted_ttl,
-                keys: keys.into_iter().map(Into::into).collect(),
-            },
+            Some((ttl, granted_ttl, keys)) => {
+                pb::LeaseTimeToLiveResponse { header, id: req.id, ttl, granted_ttl, keys: keys.into_iter().collect() }
+            }
             None => pb::LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
         };
         Ok(Response::new(resp))

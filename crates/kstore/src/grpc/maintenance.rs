@@ -162,11 +162,11 @@ impl Iterator for SnapshotChunks {
             return Some(Ok(pb::SnapshotResponse {
                 header: self.header.take(),
                 remaining_bytes: (self.padded_len - end) as u64,
-                blob,
+                blob: blob.into(),
             }));
         }
         let digest = self.hasher.take()?.finalize();
-        Some(Ok(pb::SnapshotResponse { header: self.header.take(), remaining_bytes: 0, blob: digest.to_vec() }))
+        Some(Ok(pb::SnapshotResponse { header: self.header.take(), remaining_bytes: 0, blob: digest.to_vec().into() }))
     }
 }
 

@@ -23,7 +23,12 @@ fn assert_wire<M: Message + Default + PartialEq + std::fmt::Debug>(msg: &M, want
 
 #[test]
 fn put_request_fields() {
-    let put = PutRequest { key: b"a".to_vec(), value: b"b".to_vec(), lease: 5, ..Default::default() };
+    let put = PutRequest {
+        key: bytes::Bytes::from_static(b"a"),
+        value: bytes::Bytes::from_static(b"b"),
+        lease: 5,
+        ..Default::default()
+    };
     assert_wire(&put, &[0x0a, 0x01, b'a', 0x12, 0x01, b'b', 0x18, 0x05]);
 
     let flags = PutRequest { prev_kv: true, ignore_value: true, ignore_lease: true, ..Default::default() };
@@ -33,8 +38,8 @@ fn put_request_fields() {
 #[test]
 fn range_request_fields_and_enums() {
     let range = RangeRequest {
-        key: b"a".to_vec(),
-        range_end: b"b".to_vec(),
+        key: bytes::Bytes::from_static(b"a"),
+        range_end: bytes::Bytes::from_static(b"b"),
         limit: 10,
         revision: 7,
         sort_order: range_request::SortOrder::Descend as i32,
@@ -76,7 +81,11 @@ fn range_request_fields_and_enums() {
 
 #[test]
 fn delete_range_and_compaction_fields() {
-    let del = DeleteRangeRequest { key: b"a".to_vec(), range_end: b"b".to_vec(), prev_kv: true };
+    let del = DeleteRangeRequest {
+        key: bytes::Bytes::from_static(b"a"),
+        range_end: bytes::Bytes::from_static(b"b"),
+        prev_kv: true,
+    };
     assert_wire(&del, &[0x0a, 0x01, b'a', 0x12, 0x01, b'b', 0x18, 0x01]);
     assert_wire(&CompactionRequest { revision: 5, physical: true }, &[0x08, 0x05, 0x10, 0x01]);
 }
@@ -86,8 +95,8 @@ fn compare_target_union_and_range_end() {
     let cmp = Compare {
         result: compare::CompareResult::NotEqual as i32,
         target: compare::CompareTarget::Lease as i32,
-        key: b"k".to_vec(),
-        range_end: b"z".to_vec(),
+        key: bytes::Bytes::from_static(b"k"),
+        range_end: bytes::Bytes::from_static(b"z"),
         target_union: Some(compare::TargetUnion::Lease(9)),
     };
     #[rustfmt::skip]
@@ -105,7 +114,7 @@ fn compare_target_union_and_range_end() {
     assert_wire(&union(compare::TargetUnion::Version(1)), &[0x20, 0x01]);
     assert_wire(&union(compare::TargetUnion::CreateRevision(2)), &[0x28, 0x02]);
     assert_wire(&union(compare::TargetUnion::ModRevision(3)), &[0x30, 0x03]);
-    assert_wire(&union(compare::TargetUnion::Value(b"v".to_vec())), &[0x3a, 0x01, b'v']);
+    assert_wire(&union(compare::TargetUnion::Value(bytes::Bytes::from_static(b"v"))), &[0x3a, 0x01, b'v']);
     // A oneof member set to its default value is still sent, so "version == 0" is expressible.
     assert_wire(&union(compare::TargetUnion::Version(0)), &[0x20, 0x00]);
 
@@ -123,9 +132,9 @@ fn compare_target_union_and_range_end() {
 
 #[test]
 fn txn_request_ops() {
-    let put = PutRequest { key: b"a".to_vec(), ..Default::default() };
+    let put = PutRequest { key: bytes::Bytes::from_static(b"a"), ..Default::default() };
     let txn = TxnRequest {
-        compare: vec![Compare { key: b"k".to_vec(), ..Default::default() }],
+        compare: vec![Compare { key: bytes::Bytes::from_static(b"k"), ..Default::default() }],
         success: vec![RequestOp { request: Some(request_op::Request::RequestPut(put)) }],
         failure: vec![RequestOp { request: Some(request_op::Request::RequestTxn(TxnRequest::default())) }],
     };
@@ -146,8 +155,8 @@ fn txn_request_ops() {
 #[test]
 fn watch_request_oneof_and_create_fields() {
     let create = WatchCreateRequest {
-        key: b"a".to_vec(),
-        range_end: b"b".to_vec(),
+        key: bytes::Bytes::from_static(b"a"),
+        range_end: bytes::Bytes::from_static(b"b"),
         start_revision: 5,
         progress_notify: true,
         filters: vec![watch_create_request::FilterType::Nodelete as i32],
@@ -181,7 +190,7 @@ fn watch_request_oneof_and_create_fields() {
 
 #[test]
 fn watch_response_and_event_fields() {
-    let kv = KeyValue { key: b"a".to_vec(), mod_revision: 4, ..Default::default() };
+    let kv = KeyValue { key: bytes::Bytes::from_static(b"a"), mod_revision: 4, ..Default::default() };
     let resp = WatchResponse {
         header: Some(ResponseHeader { revision: 4, ..Default::default() }),
         watch_id: 1,
@@ -217,11 +226,11 @@ fn watch_response_and_event_fields() {
 #[test]
 fn key_value_and_header_fields() {
     let kv = KeyValue {
-        key: b"k".to_vec(),
+        key: bytes::Bytes::from_static(b"k"),
         create_revision: 2,
         mod_revision: 3,
         version: 4,
-        value: b"v".to_vec(),
+        value: bytes::Bytes::from_static(b"v"),
         lease: 6,
     };
     assert_wire(&kv, &[0x0a, 0x01, b'k', 0x10, 0x02, 0x18, 0x03, 0x20, 0x04, 0x2a, 0x01, b'v', 0x30, 0x06]);
@@ -233,7 +242,13 @@ fn key_value_and_header_fields() {
 #[test]
 fn lease_fields() {
     assert_wire(&LeaseGrantRequest { ttl: 60, id: 2 }, &[0x08, 0x3c, 0x10, 0x02]);
-    let ttl = LeaseTimeToLiveResponse { header: None, id: 1, ttl: 2, granted_ttl: 3, keys: vec![b"a".to_vec()] };
+    let ttl = LeaseTimeToLiveResponse {
+        header: None,
+        id: 1,
+        ttl: 2,
+        granted_ttl: 3,
+        keys: vec![bytes::Bytes::from_static(b"a")],
+    };
     assert_wire(&ttl, &[0x10, 0x01, 0x18, 0x02, 0x20, 0x03, 0x2a, 0x01, b'a']);
     // A negative int64 is a 10-byte varint (not zigzag): TTL = -1 for an unknown lease.
     let gone = LeaseTimeToLiveResponse { ttl: -1, ..Default::default() };
@@ -288,7 +303,7 @@ fn maintenance_fields() {
     assert_wire(&alarm, &[0x08, 0x02, 0x10, 0x02, 0x18, 0x02]);
     assert_wire(&AlarmMember { member_id: 1, alarm: AlarmType::Nospace as i32 }, &[0x08, 0x01, 0x10, 0x01]);
 
-    let chunk = SnapshotResponse { header: None, remaining_bytes: 2, blob: b"b".to_vec() };
+    let chunk = SnapshotResponse { header: None, remaining_bytes: 2, blob: bytes::Bytes::from_static(b"b") };
     assert_wire(&chunk, &[0x10, 0x02, 0x1a, 0x01, b'b']);
     assert_wire(&HashKvResponse { header: None, hash: 2, compact_revision: 3 }, &[0x10, 0x02, 0x18, 0x03]);
     assert_wire(&MoveLeaderRequest { target_id: 1 }, &[0x08, 0x01]);
