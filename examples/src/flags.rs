@@ -52,18 +52,6 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, SocketAddr)>, FlagE
     Ok(out)
 }
 
-/// A member's Raft id, derived from its name (64-bit FNV-1a, never 0) so that every
-/// member computes the same ids from the same `--initial-cluster`.
-pub fn member_id(name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    // Keep ids positive as signed integers (etcd prints them in hex; some clients read i64).
-    (h & (u64::MAX >> 1)).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,7 +77,5 @@ mod tests {
         );
         assert!(matches!(parse_initial_cluster("a"), Err(FlagError::ClusterEntry(_))));
         assert!(matches!(parse_initial_cluster("=http://127.0.0.1:1"), Err(FlagError::ClusterEntry(_))));
-        assert_eq!(member_id("default"), member_id("default"));
-        assert!(member_id("x") > 0 && (member_id("x") as i64) > 0);
     }
 }

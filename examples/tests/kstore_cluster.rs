@@ -70,3 +70,41 @@ fn three_members_elect_replicate_fail_over_and_rejoin() {
     let got = etcdctl_ok(&all, &["get", "--prefix", "", "--keys-only"]);
     assert_eq!(got.split_whitespace().count(), 4);
 }
+
+#[test]
+fn members_are_added_and_removed_at_run_time() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut members, cluster) = members(root.path(), 4);
+    let mut fourth = members.pop().unwrap();
+    let three: String = cluster.split(',').take(3).collect::<Vec<_>>().join(",");
+    for m in &mut members {
+        m.start(&three, "new");
+    }
+    // Membership changes go to the leader (kstore does not forward them yet).
+    let leader = eventually(Duration::from_secs(15), || leader_of(&members));
+    let ep = members[leader].endpoint();
+    eventually(Duration::from_secs(10), || etcdctl(&ep, &["put", "before-join", "1"]).status.success().then_some(()));
+
+    // Add the fourth member, then start it to join with the full member list.
+    let peer_url = format!("http://127.0.0.1:{}", fourth.peer);
+    let added = eventually(Duration::from_secs(10), || {
+        let out = etcdctl(&ep, &["member", "add", &fourth.name, &format!("--peer-urls={peer_url}")]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert!(added.contains("added to cluster"), "{added}");
+    let id = added.split_whitespace().nth(1).unwrap().to_owned();
+    fourth.start(&cluster, "existing");
+    let new = fourth.endpoint();
+    eventually(Duration::from_secs(20), || {
+        let out = etcdctl(&new, &["get", "before-join", "--consistency=s", "--print-value-only"]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "1").then_some(())
+    });
+    let list = etcdctl_ok(&ep, &["member", "list"]);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.contains(&peer_url), "{list}");
+
+    // Remove it again.
+    etcdctl_ok(&ep, &["member", "remove", &id]);
+    eventually(Duration::from_secs(10), || (etcdctl_ok(&ep, &["member", "list"]).lines().count() == 3).then_some(()));
+    eventually(Duration::from_secs(10), || etcdctl(&ep, &["put", "after-remove", "1"]).status.success().then_some(()));
+}

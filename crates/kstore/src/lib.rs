@@ -54,5 +54,16 @@ pub mod types;
 pub mod watch;
 
 pub use mvcc::{KeyRange, Mvcc, MvccError};
+
+/// A member's id, derived from its peer address (64-bit FNV-1a of `http://ADDR`, positive
+/// and non-zero), so that a cluster adding a member and the member itself agree on it.
+pub fn member_id_for_peer(addr: std::net::SocketAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("http://{addr}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h & (u64::MAX >> 1)).max(1)
+}
 pub use store::{Store, StoreConfig, StoreError, StoreStatus, WatchStream};
 pub use types::*;

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kraft::node::tcp::{self, TcpTransport};
+use kraft::node::tcp::{self, TcpPeers, TcpTransport};
 use kraft::node::{MemStorage, Node, NodeConfig, NodeError, NodeHandle, Start, StateMachine, Transport, WalStorage};
-use kraft::{Config, Message, NodeId, Role};
+use kraft::{Change, Config, Message, NodeId, Role};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -201,6 +201,9 @@ impl Transport for NoPeers {
 /// A running store.
 pub struct Store {
     shared: Arc<Shared>,
+    /// The peer address book (multi-member stores), for adding members at run time.
+    peers: Option<TcpPeers>,
+    peer_addrs: Mutex<BTreeMap<NodeId, SocketAddr>>,
     node: Option<Node>,
     handle: NodeHandle,
     stop: CancellationToken,
@@ -238,7 +241,9 @@ impl Store {
         let start = if cfg.join { Start::Existing } else { Start::Bootstrap { voters: members, learners: vec![] } };
         let stop = CancellationToken::new();
         let machine = Machine { shared: shared.clone() };
-        let multi = cfg.peers.len() > 1;
+        // With peer addresses the store talks TCP even alone, so members can be added later.
+        let multi = !cfg.peers.is_empty();
+        let mut peers_handle = None;
         let node = match (&cfg.data_dir, multi) {
             (Some(dir), false) => {
                 let storage = WalStorage::open(dir.join("raft"), Default::default())?;
@@ -249,6 +254,7 @@ impl Store {
                 let peers: HashMap<NodeId, SocketAddr> =
                     cfg.peers.iter().filter(|(id, _)| **id != cfg.id).map(|(&id, &a)| (id, a)).collect();
                 let transport = TcpTransport::new(peers, stop.clone());
+                peers_handle = Some(transport.peers());
                 let node = match dir {
                     Some(dir) => {
                         let storage = WalStorage::open(dir.join("raft"), Default::default())?;
@@ -265,12 +271,22 @@ impl Store {
             }
         };
         let handle = node.handle();
-        if !multi && !cfg.join {
+        let alone = cfg.peers.len() <= 1;
+        if alone && !cfg.join {
             // A single voter need not wait for an election timeout.
             let _ = handle.campaign().await;
         }
         tokio::spawn(background(shared.clone(), handle.clone(), stop.clone(), cfg.progress_notify_interval));
-        Ok(Store { shared, node: Some(node), handle, stop, next_stream: AtomicU64::new(1), cluster_id: cfg.cluster_id })
+        Ok(Store {
+            shared,
+            peers: peers_handle,
+            peer_addrs: Mutex::new(cfg.peers.clone()),
+            node: Some(node),
+            handle,
+            stop,
+            next_stream: AtomicU64::new(1),
+            cluster_id: cfg.cluster_id,
+        })
     }
 
     /// This member's id.
@@ -286,6 +302,30 @@ impl Store {
     /// The kraft node (membership changes, leadership transfer, status).
     pub fn raft(&self) -> &NodeHandle {
         &self.handle
+    }
+
+    /// Peer addresses known to this member (initial members and members added since).
+    pub fn peer_addresses(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.peer_addrs.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Adds a member reachable at `peer` (leader only): records its address, then proposes
+    /// the membership change. The new member must be started with the existing cluster's
+    /// members and join (`--initial-cluster-state existing`).
+    pub async fn add_member(&self, id: NodeId, peer: SocketAddr, learner: bool) -> Result<(), StoreError> {
+        let Some(peers) = &self.peers else {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this store was started without peer addresses and cannot grow",
+            )));
+        };
+        peers.add(id, peer);
+        if let Ok(mut m) = self.peer_addrs.lock() {
+            m.insert(id, peer);
+        }
+        let change = if learner { Change::AddLearner(id) } else { Change::AddVoter(id) };
+        self.handle.change_membership(vec![change]).await?;
+        Ok(())
     }
 
     async fn propose(&self, cmd: Command) -> Result<Outcome, StoreError> {

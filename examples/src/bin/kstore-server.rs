@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use kcluster::flags::{member_id, parse_initial_cluster, parse_urls};
+use kcluster::flags::{parse_initial_cluster, parse_urls};
 use kstore::grpc::{ClusterInfo, MemberInfo, Server};
+use kstore::member_id_for_peer;
 use kstore::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -69,26 +70,25 @@ struct Args {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let cluster = parse_initial_cluster(&args.initial_cluster)?;
-    if !cluster.iter().any(|(n, _)| *n == args.name) {
+    let Some(&(_, my_peer)) = cluster.iter().find(|(n, _)| *n == args.name) else {
         return Err(kcluster::flags::FlagError::NotAMember(args.name.clone()).into());
-    }
+    };
     let client_addrs = parse_urls(&args.listen_client_urls)?;
     let peer_listen = parse_urls(&args.listen_peer_urls)?.into_iter().next();
-    let id = member_id(&args.name);
+    let id = member_id_for_peer(my_peer);
     let mut cfg =
         StoreConfig::single(id, Some(args.data_dir.clone().unwrap_or_else(|| format!("{}.etcd", args.name).into())));
     cfg.tick = Duration::from_millis(args.heartbeat_interval.max(1));
     cfg.election_ticks = u32::try_from((args.election_timeout / args.heartbeat_interval.max(1)).max(2)).unwrap_or(10);
     cfg.snapshot_entries = args.snapshot_count;
     cfg.join = args.initial_cluster_state == ClusterState::Existing;
-    if cluster.len() > 1 {
-        cfg.peers = cluster.iter().map(|(n, a)| (member_id(n), *a)).collect::<BTreeMap<_, _>>();
-        cfg.peer_listen = peer_listen;
-    }
+    // Always with peers (even alone), so that members can be added later.
+    cfg.peers = cluster.iter().map(|(_, a)| (member_id_for_peer(*a), *a)).collect::<BTreeMap<_, _>>();
+    cfg.peer_listen = peer_listen;
     let members: Vec<MemberInfo> = cluster
         .iter()
         .map(|(n, a)| MemberInfo {
-            id: member_id(n),
+            id: member_id_for_peer(*a),
             name: n.clone(),
             peer_urls: vec![format!("http://{a}")],
             client_urls: if *n == args.name {

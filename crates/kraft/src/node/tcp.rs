@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -49,33 +50,64 @@ pub enum TcpError {
 /// when the queue is full or the peer unreachable, messages are dropped (Raft retries).
 #[derive(Debug)]
 pub struct TcpTransport {
-    queues: HashMap<NodeId, mpsc::Sender<Message>>,
+    peers: TcpPeers,
+}
+
+/// The transport's address book, shareable so that members can be added or removed while
+/// the node runs.
+#[derive(Debug, Clone)]
+pub struct TcpPeers {
+    queues: Arc<Mutex<HashMap<NodeId, mpsc::Sender<Message>>>>,
     shutdown: CancellationToken,
-    queue_len: usize,
+}
+
+const QUEUE_LEN: usize = 8192;
+
+impl TcpPeers {
+    /// Adds (or replaces) a peer; its writer task starts at once.
+    pub fn add(&self, id: NodeId, addr: SocketAddr) {
+        let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        tokio::spawn(writer(addr, rx, self.shutdown.clone()));
+        if let Ok(mut q) = self.queues.lock() {
+            // Replacing the sender ends the old writer when its queue drains.
+            q.insert(id, tx);
+        }
+    }
+
+    /// Removes a peer; its writer task ends.
+    pub fn remove(&self, id: NodeId) {
+        if let Ok(mut q) = self.queues.lock() {
+            q.remove(&id);
+        }
+    }
 }
 
 impl TcpTransport {
     /// A transport to `peers`; writer tasks run until `shutdown` is cancelled.
     pub fn new(peers: HashMap<NodeId, SocketAddr>, shutdown: CancellationToken) -> Self {
-        let mut t = Self { queues: HashMap::new(), shutdown, queue_len: 8192 };
+        let t = Self { peers: TcpPeers { queues: Arc::new(Mutex::new(HashMap::new())), shutdown } };
         for (id, addr) in peers {
-            t.add_peer(id, addr);
+            t.peers.add(id, addr);
         }
         t
     }
 
     /// Adds (or replaces) a peer.
     pub fn add_peer(&mut self, id: NodeId, addr: SocketAddr) {
-        let (tx, rx) = mpsc::channel(self.queue_len);
-        tokio::spawn(writer(addr, rx, self.shutdown.clone()));
-        self.queues.insert(id, tx);
+        self.peers.add(id, addr);
+    }
+
+    /// A handle to the address book, for changes while the node runs.
+    pub fn peers(&self) -> TcpPeers {
+        self.peers.clone()
     }
 }
 
 impl Transport for TcpTransport {
     fn send(&mut self, messages: Vec<Message>) {
+        let Ok(queues) = self.peers.queues.lock() else { return };
         for m in messages {
-            if let Some(q) = self.queues.get(&m.to) {
+            if let Some(q) = queues.get(&m.to) {
                 let _ = q.try_send(m);
             }
         }

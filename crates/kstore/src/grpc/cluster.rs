@@ -1,9 +1,10 @@
 //! The Cluster service. Members are the Raft membership; names and URLs come from the
 //! [`ClusterInfo`](super::ClusterInfo) the server was given.
 //!
-//! `MemberRemove` and `MemberPromote` are Raft membership changes. `MemberAdd` and
-//! `MemberUpdate` answer `Unimplemented`: a new or moved member needs a peer address, and
-//! the peer transport's address book is fixed when the store starts.
+//! `MemberAdd`, `MemberRemove` and `MemberPromote` are Raft membership changes; a new
+//! member's id is derived from its peer URL ([`member_id_for_peer`](crate::member_id_for_peer)),
+//! which is how the member itself computes it when it starts. `MemberUpdate` answers
+//! `Unimplemented`: moving a member to another peer address is not supported yet.
 
 use std::sync::Arc;
 
@@ -32,15 +33,17 @@ impl ClusterService {
     /// known for it (none for a member that is not in the cluster information, which
     /// etcdctl shows as "unstarted").
     fn members(&self, membership: &Membership) -> Vec<pb::Member> {
+        let addrs = self.ctx.store.peer_addresses();
         membership
             .members()
             .into_iter()
             .map(|id| {
                 let info = self.ctx.cluster.members.iter().find(|m| m.id == id);
+                let added = addrs.get(&id).map(|a| vec![format!("http://{a}")]).unwrap_or_default();
                 pb::Member {
                     id,
                     name: info.map(|m| m.name.clone()).unwrap_or_default(),
-                    peer_ur_ls: info.map(|m| m.peer_urls.clone()).unwrap_or_default(),
+                    peer_ur_ls: info.map(|m| m.peer_urls.clone()).unwrap_or(added),
                     client_ur_ls: info.map(|m| m.client_urls.clone()).unwrap_or_default(),
                     is_learner: membership.is_learner(id),
                 }
@@ -56,8 +59,7 @@ impl ClusterService {
 
 fn unsupported(what: &str) -> Status {
     Status::unimplemented(format!(
-        "kstore: {what} is not supported: peer addresses are fixed when members start; \
-         start every member with the full --initial-cluster instead"
+        "kstore: {what} is not supported yet: remove the member and add it at its new peer URL"
     ))
 }
 
@@ -65,9 +67,35 @@ fn unsupported(what: &str) -> Status {
 impl pb::cluster_server::Cluster for ClusterService {
     async fn member_add(
         &self,
-        _request: Request<pb::MemberAddRequest>,
+        request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
-        Err(unsupported("MemberAdd"))
+        let req = request.into_inner();
+        let url = req.peer_ur_ls.first().ok_or_else(|| Status::invalid_argument("etcdserver: no peer URLs given"))?;
+        let addr = url
+            .strip_prefix("http://")
+            .map(|hp| hp.trim_end_matches('/'))
+            .and_then(|hp| std::net::ToSocketAddrs::to_socket_addrs(hp).ok()?.next())
+            .ok_or_else(|| Status::invalid_argument(format!("etcdserver: invalid peer URL {url:?}")))?;
+        let id = crate::member_id_for_peer(addr);
+        let membership = self.membership().await?;
+        if membership.contains(id) {
+            return Err(Status::failed_precondition("etcdserver: member ID already exist"));
+        }
+        if self.ctx.store.peer_addresses().values().any(|a| *a == addr) {
+            return Err(Status::failed_precondition("etcdserver: Peer URLs already exists"));
+        }
+        self.ctx.store.add_member(id, addr, req.is_learner).await.map_err(|e| errors::status_from_store_error(&e))?;
+        let member = pb::Member {
+            id,
+            name: String::new(),
+            peer_ur_ls: vec![format!("http://{addr}")],
+            client_ur_ls: Vec::new(),
+            is_learner: req.is_learner,
+        };
+        // The change applies when committed; report the membership including the new member.
+        let mut members = self.members(&membership);
+        members.push(member.clone());
+        Ok(Response::new(pb::MemberAddResponse { header: self.header(), member: Some(member), members }))
     }
 
     async fn member_remove(
