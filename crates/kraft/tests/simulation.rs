@@ -9,6 +9,8 @@ mod cluster;
 mod kv;
 #[path = "../examples/sim/linearizability.rs"]
 mod linearizability;
+#[path = "../examples/sim/rng.rs"]
+mod rng;
 
 use cluster::{Sim, SimConfig};
 

@@ -16,6 +16,7 @@
 mod cluster;
 mod kv;
 mod linearizability;
+mod rng;
 
 use std::process::ExitCode;
 use std::time::Instant;
