@@ -10,8 +10,8 @@ use kraft::{
 };
 
 use crate::kv::{self, Applied, Command, Kv};
-use crate::rng::Rng;
 use crate::linearizability::{self, History, Input, OpId, Output, Verdict};
+use crate::rng::Rng;
 
 /// Shape of one run.
 #[derive(Debug, Clone)]

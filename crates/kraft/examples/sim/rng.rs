@@ -28,4 +28,3 @@ impl Rng {
         (!items.is_empty()).then(|| items[self.below(items.len() as u64) as usize])
     }
 }
-
