@@ -184,7 +184,9 @@ impl StateMachine for Machine {
             Ok(kv) => {
                 let mut st = lock(&self.shared);
                 st.kv = kv;
-                // Watchers now look at a different history: they catch up from it.
+                // Revisions up to the snapshot were never delivered live: watchers catch up
+                // from the restored history (or learn that it was compacted).
+                st.hub.resync_all();
             }
             Err(e) => tracing::error!(error = %e, "kstore: snapshot could not be decoded"),
         }

@@ -348,6 +348,16 @@ impl WatchHub {
         !self.unsynced.is_empty()
     }
 
+    /// Makes every watcher catch up from history: after the store's state was replaced by a
+    /// snapshot, revisions were skipped that live delivery never saw.
+    pub fn resync_all(&mut self) {
+        let synced: Vec<u64> = self.watchers.keys().copied().filter(|id| !self.unsynced.contains(id)).collect();
+        for id in synced {
+            self.unmark_synced(id);
+            self.unsynced.insert(id);
+        }
+    }
+
     /// Sends a progress notification to every synced watcher that asked for them.
     pub fn progress_all(&mut self, revision: i64) {
         for (id, w) in &self.watchers {

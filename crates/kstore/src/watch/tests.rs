@@ -137,3 +137,18 @@ fn closed_receivers_are_dropped() {
     put(&mut m, &mut hub, "k", "v");
     assert!(hub.is_empty());
 }
+
+#[test]
+fn resync_after_snapshot_replays_skipped_revisions() {
+    let (mut m, mut hub) = (Mvcc::new(), WatchHub::new());
+    let (tx, mut rx) = mpsc::channel(16);
+    hub.watch(1, &WatchRequest { key: b("k"), ..WatchRequest::default() }, m.revision(), tx).unwrap();
+    // Writes applied without notifying the hub, as when a snapshot replaces the state.
+    for i in 0..3 {
+        m.put(&PutRequest { key: b("k"), value: b(&i.to_string()), ..PutRequest::default() }, &|_| true).unwrap();
+    }
+    hub.resync_all();
+    assert_eq!(hub.unsynced(), 1);
+    hub.sync(&m);
+    assert_eq!(event_revs(&drain(&mut rx)), [2, 3, 4]);
+}
