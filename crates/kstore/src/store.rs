@@ -253,6 +253,11 @@ impl Store {
             }
             (None, false) => Node::start(node_cfg, start, MemStorage::new(), NoPeers, machine)?,
             (dir, true) => {
+                // Bind first: a taken port must fail before anything is started.
+                let addr = cfg.peer_listen.or_else(|| cfg.peers.get(&cfg.id).copied()).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "this member has no peer address")
+                })?;
+                let listener = TcpListener::bind(addr).await?;
                 let peers: HashMap<NodeId, SocketAddr> =
                     cfg.peers.iter().filter(|(id, _)| **id != cfg.id).map(|(&id, &a)| (id, a)).collect();
                 let transport = TcpTransport::new(peers, stop.clone());
@@ -264,10 +269,6 @@ impl Store {
                     }
                     None => Node::start(node_cfg, start, MemStorage::new(), transport, machine)?,
                 };
-                let addr = cfg.peer_listen.or_else(|| cfg.peers.get(&cfg.id).copied()).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "this member has no peer address")
-                })?;
-                let listener = TcpListener::bind(addr).await?;
                 tokio::spawn(tcp::serve(listener, node.inbox(), stop.clone()));
                 node
             }
