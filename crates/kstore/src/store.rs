@@ -85,6 +85,9 @@ pub struct StoreConfig {
     pub cluster_id: u64,
     /// Snapshot after this many applied entries.
     pub snapshot_entries: u64,
+    /// How long a write may wait to be applied before it fails with
+    /// [`StoreError::Timeout`] (it may still apply later, as with etcd).
+    pub request_timeout: Duration,
 }
 
 impl StoreConfig {
@@ -102,6 +105,7 @@ impl StoreConfig {
             progress_notify_interval: Duration::from_secs(600),
             cluster_id: 0x6b73_746f_7265,
             snapshot_entries: 100_000,
+            request_timeout: Duration::from_secs(7),
         }
     }
 }
@@ -211,6 +215,7 @@ pub struct Store {
     stop: CancellationToken,
     next_stream: AtomicU64,
     cluster_id: u64,
+    request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -289,6 +294,7 @@ impl Store {
             stop,
             next_stream: AtomicU64::new(1),
             cluster_id: cfg.cluster_id,
+            request_timeout: cfg.request_timeout,
         })
     }
 
@@ -336,13 +342,23 @@ impl Store {
         let (tx, rx) = oneshot::channel();
         lock(&self.shared).waiters.insert(request, tx);
         let data = encode_command(self.shared.id, request, &cmd);
-        if let Err(e) = self.handle.propose(data).await {
-            lock(&self.shared).waiters.remove(&request);
-            return Err(e.into());
-        }
-        match rx.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(StoreError::Raft(NodeError::Stopped)),
+        let applied = async {
+            self.handle.propose(data).await?;
+            rx.await.map_err(|_| StoreError::Raft(NodeError::Stopped))
+        };
+        // A proposal forwarded to a leader that then lost it never applies: give up after
+        // the request timeout instead of waiting forever.
+        let result = tokio::time::timeout(self.request_timeout, applied).await;
+        match result {
+            Ok(Ok(outcome)) => Ok(outcome?),
+            Ok(Err(e)) => {
+                lock(&self.shared).waiters.remove(&request);
+                Err(e)
+            }
+            Err(_) => {
+                lock(&self.shared).waiters.remove(&request);
+                Err(StoreError::Timeout)
+            }
         }
     }
 
