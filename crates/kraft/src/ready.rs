@@ -59,7 +59,6 @@ pub struct Ready {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReadyMarks {
     last_entry: Option<(Index, Term)>,
-    snapshot_index: Option<Index>,
     applied: Option<Index>,
     hard_state: HardState,
 }
@@ -104,7 +103,6 @@ impl Raft {
         let snapshot = self.pending_snapshot.take();
         let marks = ReadyMarks {
             last_entry: entries.last().map(|e| (e.index, e.term)),
-            snapshot_index: snapshot.as_ref().map(|s| s.meta.index),
             applied: committed_entries.last().map(|e| e.index),
             hard_state: hard,
         };
@@ -137,7 +135,6 @@ impl Raft {
         if let Some(index) = marks.applied {
             self.log.applied_to(index);
         }
-        let _ = marks.snapshot_index;
         if self.role == Role::Leader {
             let persisted = self.log.persisted();
             if let Some(me) = self.progress.get_mut(&self.cfg.id) {
