@@ -9,8 +9,7 @@ use bytes::Bytes;
 use super::ops::{self, Kv};
 use super::stream::{self, EVENT_QUEUE, Source};
 use super::{
-    Backend, BackendError, BackendWatch, BoxFuture, DeleteResponse, GetResponse, ListOptions, ListResponse,
-    WatchOptions,
+    BackendError, BackendWatch, BoxFuture, DeleteResponse, GetResponse, ListOptions, ListResponse, WatchOptions,
 };
 use crate::store::{Store, WatchStream};
 use crate::types::*;
@@ -23,7 +22,7 @@ pub(super) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(7);
 /// Watch messages the store may queue for one watch before it catches up from history.
 const STORE_QUEUE: usize = 256;
 
-/// A [`Backend`] on an in-process [`Store`]: calls go straight to the store (Raft
+/// A [`Backend`](super::Backend) on an in-process [`Store`]: calls go straight to the store (Raft
 /// proposals for writes, a ReadIndex barrier for reads), with no gRPC or protobuf in the
 /// path. Cheap to clone.
 ///
@@ -109,62 +108,16 @@ impl Drop for StoreWatch {
     }
 }
 
-impl Backend for EmbeddedBackend {
-    fn get(&self, key: Bytes) -> BoxFuture<'_, Result<GetResponse, BackendError>> {
-        Box::pin(ops::get(self, key))
-    }
-
-    fn list(&self, prefix: Bytes, opts: ListOptions) -> BoxFuture<'_, Result<ListResponse, BackendError>> {
-        Box::pin(ops::list(self, prefix, opts))
-    }
-
-    fn count(&self, prefix: Bytes) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::count(self, prefix))
-    }
-
-    fn create(&self, key: Bytes, value: Bytes, lease: Option<i64>) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::create(self, key, value, lease))
-    }
-
-    fn update(
-        &self,
-        key: Bytes,
-        value: Bytes,
-        expected_mod_revision: i64,
-        lease: Option<i64>,
-    ) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::update(self, key, value, expected_mod_revision, lease))
-    }
-
-    fn delete(
-        &self,
-        key: Bytes,
-        expected_mod_revision: Option<i64>,
-    ) -> BoxFuture<'_, Result<DeleteResponse, BackendError>> {
-        Box::pin(ops::delete(self, key, expected_mod_revision))
-    }
-
-    fn watch(&self, key: Bytes, opts: WatchOptions) -> BoxFuture<'_, Result<BackendWatch, BackendError>> {
-        Box::pin(async move {
-            let req = ops::watch_request(key, &opts)?;
-            let source = StoreWatch { store: self.store.clone(), stream: self.store.watch_stream(STORE_QUEUE) };
-            // The watch is registered (and catching up) once this returns.
-            self.store.watch(&source.stream, &req)?;
-            let (sender, watch) = BackendWatch::channel(EVENT_QUEUE);
-            tokio::spawn(stream::pump(source, sender));
-            Ok(watch)
-        })
-    }
-
-    fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(ops::compact(self, revision))
-    }
-
-    fn current_revision(&self) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::current_revision(self))
-    }
-
-    fn grant_lease(&self, ttl_seconds: i64) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::grant_lease(self, ttl_seconds))
+impl EmbeddedBackend {
+    async fn open_watch(&self, key: Bytes, opts: WatchOptions) -> Result<BackendWatch, BackendError> {
+        let req = ops::watch_request(key, &opts)?;
+        let source = StoreWatch { store: self.store.clone(), stream: self.store.watch_stream(STORE_QUEUE) };
+        // The watch is registered (and catching up) once this returns.
+        self.store.watch(&source.stream, &req)?;
+        let (sender, watch) = BackendWatch::channel(EVENT_QUEUE);
+        tokio::spawn(stream::pump(source, sender));
+        Ok(watch)
     }
 }
+
+forward_backend!(EmbeddedBackend);

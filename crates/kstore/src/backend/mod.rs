@@ -45,6 +45,64 @@
 //! cost is one allocation per call, negligible next to a Raft round or a network round
 //! trip.
 
+/// Implements [`Backend`] for a type that implements `ops::Kv` and has an inherent
+/// `open_watch`: every request is the shared etcd-shaped logic in `ops`.
+macro_rules! forward_backend {
+    ($ty:ty) => {
+        impl $crate::backend::Backend for $ty {
+            fn get(&self, key: Bytes) -> BoxFuture<'_, Result<GetResponse, BackendError>> {
+                Box::pin(ops::get(self, key))
+            }
+
+            fn list(&self, prefix: Bytes, opts: ListOptions) -> BoxFuture<'_, Result<ListResponse, BackendError>> {
+                Box::pin(ops::list(self, prefix, opts))
+            }
+
+            fn count(&self, prefix: Bytes) -> BoxFuture<'_, Result<i64, BackendError>> {
+                Box::pin(ops::count(self, prefix))
+            }
+
+            fn create(&self, key: Bytes, value: Bytes, lease: Option<i64>) -> BoxFuture<'_, Result<i64, BackendError>> {
+                Box::pin(ops::create(self, key, value, lease))
+            }
+
+            fn update(
+                &self,
+                key: Bytes,
+                value: Bytes,
+                expected_mod_revision: i64,
+                lease: Option<i64>,
+            ) -> BoxFuture<'_, Result<i64, BackendError>> {
+                Box::pin(ops::update(self, key, value, expected_mod_revision, lease))
+            }
+
+            fn delete(
+                &self,
+                key: Bytes,
+                expected_mod_revision: Option<i64>,
+            ) -> BoxFuture<'_, Result<DeleteResponse, BackendError>> {
+                Box::pin(ops::delete(self, key, expected_mod_revision))
+            }
+
+            fn watch(&self, key: Bytes, opts: WatchOptions) -> BoxFuture<'_, Result<BackendWatch, BackendError>> {
+                Box::pin(self.open_watch(key, opts))
+            }
+
+            fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), BackendError>> {
+                Box::pin(ops::compact(self, revision))
+            }
+
+            fn current_revision(&self) -> BoxFuture<'_, Result<i64, BackendError>> {
+                Box::pin(ops::current_revision(self))
+            }
+
+            fn grant_lease(&self, ttl_seconds: i64) -> BoxFuture<'_, Result<i64, BackendError>> {
+                Box::pin(ops::grant_lease(self, ttl_seconds))
+            }
+        }
+    };
+}
+
 mod embedded;
 mod error;
 mod ops;

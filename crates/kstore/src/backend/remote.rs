@@ -10,14 +10,13 @@ use super::embedded::DEFAULT_REQUEST_TIMEOUT;
 use super::ops::{self, Kv};
 use super::stream::{self, EVENT_QUEUE, Source};
 use super::{
-    Backend, BackendError, BackendWatch, BoxFuture, DeleteResponse, GetResponse, ListOptions, ListResponse,
-    WatchOptions,
+    BackendError, BackendWatch, BoxFuture, DeleteResponse, GetResponse, ListOptions, ListResponse, WatchOptions,
 };
 use crate::client::{Client, ClientError, RemoteWatch};
 use crate::types::*;
 use crate::watch::WatchMessage;
 
-/// A [`Backend`] on an etcd v3 endpoint. Each call is one etcd request (the transactions
+/// A [`Backend`](super::Backend) on an etcd v3 endpoint. Each call is one etcd request (the transactions
 /// kube-apiserver sends); each watch is one etcd watch on its own gRPC stream. Cheap to
 /// clone (clones share the connection).
 ///
@@ -117,54 +116,4 @@ impl Source for EtcdWatch {
     }
 }
 
-impl Backend for RemoteBackend {
-    fn get(&self, key: Bytes) -> BoxFuture<'_, Result<GetResponse, BackendError>> {
-        Box::pin(ops::get(self, key))
-    }
-
-    fn list(&self, prefix: Bytes, opts: ListOptions) -> BoxFuture<'_, Result<ListResponse, BackendError>> {
-        Box::pin(ops::list(self, prefix, opts))
-    }
-
-    fn count(&self, prefix: Bytes) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::count(self, prefix))
-    }
-
-    fn create(&self, key: Bytes, value: Bytes, lease: Option<i64>) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::create(self, key, value, lease))
-    }
-
-    fn update(
-        &self,
-        key: Bytes,
-        value: Bytes,
-        expected_mod_revision: i64,
-        lease: Option<i64>,
-    ) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::update(self, key, value, expected_mod_revision, lease))
-    }
-
-    fn delete(
-        &self,
-        key: Bytes,
-        expected_mod_revision: Option<i64>,
-    ) -> BoxFuture<'_, Result<DeleteResponse, BackendError>> {
-        Box::pin(ops::delete(self, key, expected_mod_revision))
-    }
-
-    fn watch(&self, key: Bytes, opts: WatchOptions) -> BoxFuture<'_, Result<BackendWatch, BackendError>> {
-        Box::pin(self.open_watch(key, opts))
-    }
-
-    fn compact(&self, revision: i64) -> BoxFuture<'_, Result<(), BackendError>> {
-        Box::pin(ops::compact(self, revision))
-    }
-
-    fn current_revision(&self) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::current_revision(self))
-    }
-
-    fn grant_lease(&self, ttl_seconds: i64) -> BoxFuture<'_, Result<i64, BackendError>> {
-        Box::pin(ops::grant_lease(self, ttl_seconds))
-    }
-}
+forward_backend!(RemoteBackend);
