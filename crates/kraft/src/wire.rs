@@ -134,8 +134,6 @@ impl Decode for Message {
         let from = codec::get_uvarint(buf, "message from")?;
         let to = codec::get_uvarint(buf, "message to")?;
         let term = codec::get_uvarint(buf, "message term")?;
-        let mut int = |what| codec::get_uvarint(buf, what);
-        let _ = &mut int;
         let tag = codec::get_u8(buf, "message tag")?;
         let body = match tag {
             PROPOSE => {

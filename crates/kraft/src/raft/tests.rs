@@ -226,7 +226,7 @@ fn pre_vote_keeps_isolated_node_from_disrupting() {
 }
 
 #[test]
-fn without_pre_vote_isolated_node_bumps_term_but_check_quorum_leader_survives() {
+fn without_pre_vote_isolated_node_bumps_term_and_the_group_reconverges() {
     let mut net = Net::with(3, |id| Config { pre_vote: false, ..cfg(id) });
     net.elect(1);
     let term = net.nodes[&1].term();
