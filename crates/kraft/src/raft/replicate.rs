@@ -224,6 +224,8 @@ impl Raft {
         let committed = self.log.committed();
         if self.role == Role::Leader {
             if self.uncommitted_size > 0 {
+                // `conf_applied` is still the previous commit index here (configuration
+                // changes are applied just below), so this is the newly committed range.
                 let done: usize =
                     self.log.slice(self.conf_applied.min(committed), committed).map(|e| e.payload.size()).sum();
                 self.uncommitted_size = self.uncommitted_size.saturating_sub(done);
