@@ -111,6 +111,12 @@ impl Model {
         if r.count_only {
             return RangeResponse { revision: header, kvs: vec![], more: false, count };
         }
+        let filtered = r.sort_order != SortOrder::None || r.min_mod_revision != 0 || r.max_create_revision != 0;
+        if !filtered && r.limit > 0 {
+            // etcd's quirk: without an explicit order or filters the server reads `limit + 1`
+            // keys in key order and only then sorts by a non-key target.
+            kvs.truncate(r.limit as usize + 1);
+        }
         if r.min_mod_revision != 0 {
             kvs.retain(|kv| kv.mod_revision >= r.min_mod_revision);
         }
