@@ -1,0 +1,357 @@
+//! The watch cache: one store watch per resource feeds an in-memory copy of the
+//! resource and a window of recent events, from which any number of API watches and
+//! `resourceVersion=0` lists are served. Thousands of watchers cost one store watch, and
+//! each event is serialised once for all of them.
+//!
+//! A watcher that falls behind the broadcast buffer is ended; the client re-watches from
+//! its last resourceVersion (served from the window) or relists on 410, as client-go does.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kapi::StatusError;
+use kapi::fields::{KindFields, kind_fields};
+use kstore::backend::{BackendEvent, ListOptions, WatchOptions};
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::filter::Filter;
+use crate::meta;
+use crate::resources::ResourceInfo;
+use crate::storage::{self, Storage};
+
+/// An object as the cache holds it: parsed, serialised once, with its selectable data.
+#[derive(Debug)]
+pub struct Cached {
+    /// Store key.
+    pub key: Bytes,
+    /// The object, resourceVersion set.
+    pub value: Value,
+    /// `value` serialised.
+    pub json: Bytes,
+    /// Labels, for selectors.
+    pub labels: BTreeMap<String, String>,
+    /// Selectable fields of the kind.
+    pub fields: BTreeMap<&'static str, String>,
+    /// Namespace ("" for cluster-scoped).
+    pub namespace: String,
+    /// Mod revision.
+    pub revision: i64,
+}
+
+impl Cached {
+    fn new(key: Bytes, value: Value, revision: i64, kf: &KindFields) -> Result<Self, StatusError> {
+        let json = Bytes::from(serde_json::to_vec(&value).map_err(StatusError::internal)?);
+        Ok(Self {
+            key,
+            labels: meta::labels(&value),
+            fields: kf.extract(&value),
+            namespace: meta::namespace(&value).to_owned(),
+            value,
+            json,
+            revision,
+        })
+    }
+
+    fn passes(&self, f: &Filter) -> bool {
+        f.matches(&self.namespace, &self.labels, &self.fields)
+    }
+}
+
+/// Kind of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// Created (or entered a filter).
+    Added,
+    /// Changed.
+    Modified,
+    /// Deleted (or left a filter).
+    Deleted,
+}
+
+impl EventType {
+    /// The watch event type string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change at one revision.
+#[derive(Debug, Clone)]
+pub struct CacheEvent {
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (for deletes: the last state, resourceVersion = the
+    /// delete's revision).
+    pub object: Arc<Cached>,
+    /// The object before the change.
+    pub prev: Option<Arc<Cached>>,
+    /// Revision of the change.
+    pub revision: i64,
+}
+
+impl CacheEvent {
+    /// The event as a filtered watcher should see it, if at all: an object that starts
+    /// matching is ADDED, one that stops matching is DELETED.
+    pub fn filtered(&self, f: &Filter) -> Option<CacheEvent> {
+        let now = self.object.passes(f);
+        let before = self.prev.as_ref().is_some_and(|p| p.passes(f));
+        let kind = match (self.kind, before, now) {
+            (EventType::Added, _, true) => EventType::Added,
+            (EventType::Deleted, true, _) | (EventType::Deleted, _, true) => EventType::Deleted,
+            (EventType::Modified, true, true) => EventType::Modified,
+            (EventType::Modified, false, true) => EventType::Added,
+            (EventType::Modified, true, false) => EventType::Deleted,
+            _ => return None,
+        };
+        Some(CacheEvent { kind, ..self.clone() })
+    }
+}
+
+/// What a watcher receives from the broadcast.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// A change.
+    Event(Arc<CacheEvent>),
+    /// The cache restarted (store watch lost or compacted past): watchers must end.
+    Reset,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    objects: BTreeMap<Bytes, Arc<Cached>>,
+    events: VecDeque<Arc<CacheEvent>>,
+    /// Events after this revision are all in `events`.
+    window_start: i64,
+    /// The cache reflects the store at this revision.
+    revision: i64,
+    ready: bool,
+}
+
+/// A resource's cache. Created by [`WatchCache::start`]; lives until cancelled.
+#[derive(Debug)]
+pub struct WatchCache {
+    res: ResourceInfo,
+    state: RwLock<State>,
+    tx: broadcast::Sender<Feed>,
+    revision: watch::Sender<i64>,
+    capacity: usize,
+}
+
+/// A new watch: the events to send first, then the live feed.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Events before the live feed (synthetic ADDED or replayed history), already filtered.
+    pub initial: Vec<CacheEvent>,
+    /// The cache revision the initial events reflect.
+    pub revision: i64,
+    /// Live changes, unfiltered.
+    pub live: broadcast::Receiver<Feed>,
+}
+
+impl WatchCache {
+    /// Starts caching `res`: lists it, then follows a store watch until `cancel`.
+    /// `capacity` bounds both the event window and each watcher's backlog.
+    pub fn start(res: ResourceInfo, storage: Storage, capacity: usize, cancel: CancellationToken) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(capacity.max(16));
+        let (revision, _) = watch::channel(0);
+        let cache =
+            Arc::new(Self { res, state: RwLock::new(State::default()), tx, revision, capacity: capacity.max(16) });
+        let run = Arc::clone(&cache);
+        tokio::spawn(async move { run.run(storage, cancel).await });
+        cache
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The revision the cache has caught up to.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache reflects at least `rev`, up to `timeout`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is consumed.
+    pub async fn wait_for(&self, rev: i64, timeout: Duration) -> Result<(), StatusError> {
+        let mut rx = self.revision.subscribe();
+        let wait = rx.wait_for(|r| *r >= rev && self.read().ready);
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                Err(StatusError::timeout(format!("Too large resource version: {rev}, current: {}", self.revision()), 1))
+            }
+        }
+    }
+
+    /// All objects passing `f` after `start` (exclusive), in key order, at most `limit`
+    /// (0 = all). Returns the items, the cache revision and whether more remain.
+    pub fn list(&self, f: &Filter, start: Option<&Bytes>, limit: usize) -> (Vec<Arc<Cached>>, i64, bool) {
+        let st = self.read();
+        let iter: Box<dyn Iterator<Item = &Arc<Cached>>> = match start {
+            Some(k) => Box::new(
+                st.objects
+                    .range::<Bytes, _>((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
+                    .map(|(_, v)| v),
+            ),
+            None => Box::new(st.objects.values()),
+        };
+        let mut out = Vec::new();
+        let mut more = false;
+        for c in iter.filter(|c| c.passes(f)) {
+            if limit > 0 && out.len() == limit {
+                more = true;
+                break;
+            }
+            out.push(Arc::clone(c));
+        }
+        (out, st.revision, more)
+    }
+
+    /// Subscribes a watcher. `from = None` starts with the current state as ADDED events;
+    /// `Some(rv)` replays what changed after `rv` (410 Expired when `rv` is older than the
+    /// window).
+    pub fn subscribe(&self, from: Option<i64>, f: &Filter) -> Result<Subscription, StatusError> {
+        let st = self.read();
+        if !st.ready {
+            return Err(StatusError::too_many_requests("the watch cache is initializing; retry", 1));
+        }
+        // Subscribing under the lock: the feed holds exactly the changes after `st.revision`.
+        let live = self.tx.subscribe();
+        let initial = match from {
+            None => st
+                .objects
+                .values()
+                .filter(|c| c.passes(f))
+                .map(|c| CacheEvent { kind: EventType::Added, object: Arc::clone(c), prev: None, revision: c.revision })
+                .collect(),
+            Some(rv) if rv < st.window_start => {
+                return Err(StatusError::expired(format!("too old resource version: {rv} ({})", st.window_start + 1)));
+            }
+            Some(rv) => st.events.iter().filter(|e| e.revision > rv).filter_map(|e| e.filtered(f)).collect(),
+        };
+        Ok(Subscription { initial, revision: st.revision, live })
+    }
+
+    async fn run(self: Arc<Self>, storage: Storage, cancel: CancellationToken) {
+        let kf = kind_fields(&self.res.group, &self.res.kind);
+        let mut backoff = Duration::from_millis(100);
+        while !cancel.is_cancelled() {
+            match self.sync(&storage, &kf, &cancel).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(resource = %self.res.plural, group = %self.res.group, error = %e, "watch cache restarting");
+                    self.write().ready = false;
+                    let _ = self.tx.send(Feed::Reset);
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Lists the resource, then applies the store watch until it fails or `cancel`.
+    async fn sync(&self, storage: &Storage, kf: &KindFields, cancel: &CancellationToken) -> Result<(), StatusError> {
+        let prefix = storage.prefix(&self.res, None)?;
+        let mut objects = BTreeMap::new();
+        let mut opts = ListOptions::limit(10_000);
+        let revision = loop {
+            let page = storage.backend().list(prefix.clone(), opts.clone()).await.map_err(StatusError::internal)?;
+            for kv in &page.items {
+                let value = storage::decode(kv)?;
+                objects.insert(kv.key.clone(), Arc::new(Cached::new(kv.key.clone(), value, kv.mod_revision, kf)?));
+            }
+            match opts.next_page(&page) {
+                Some(next) => opts = next,
+                None => break page.revision,
+            }
+        };
+        {
+            let mut st = self.write();
+            *st = State { objects, events: VecDeque::new(), window_start: revision, revision, ready: true };
+        }
+        self.revision.send_replace(revision);
+        let wopts = WatchOptions { prefix: true, start_revision: revision + 1, prev_kv: true, progress_notify: true };
+        let mut w = storage.backend().watch(prefix, wopts).await.map_err(StatusError::internal)?;
+        let mut progress = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let ev = tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = progress.tick() => {
+                    // Keeps the cache revision fresh when the resource is idle, so
+                    // consistent reads and bookmarks do not wait for a write.
+                    w.request_progress();
+                    continue;
+                }
+                ev = w.next() => ev,
+            };
+            match ev {
+                Some(BackendEvent::Progress(rev)) => self.advance(rev),
+                Some(BackendEvent::Added(c)) | Some(BackendEvent::Modified(c)) => {
+                    let value = storage::decode(&c.kv)?;
+                    let obj = Arc::new(Cached::new(c.kv.key.clone(), value, c.kv.mod_revision, kf)?);
+                    self.apply(obj, false);
+                }
+                Some(BackendEvent::Deleted(c)) => {
+                    let Some(prev) = c.prev_kv else { continue };
+                    let mut value = storage::decode(&prev)?;
+                    meta::set(&mut value, "resourceVersion", Value::String(c.kv.mod_revision.to_string()));
+                    let obj = Arc::new(Cached::new(prev.key.clone(), value, c.kv.mod_revision, kf)?);
+                    self.apply(obj, true);
+                }
+                Some(BackendEvent::Error(e)) => return Err(StatusError::internal(e)),
+                None => return Err(StatusError::internal("store watch ended")),
+            }
+        }
+    }
+
+    fn advance(&self, rev: i64) {
+        let mut st = self.write();
+        if rev > st.revision {
+            st.revision = rev;
+            drop(st);
+            self.revision.send_replace(rev);
+        }
+    }
+
+    fn apply(&self, obj: Arc<Cached>, deleted: bool) {
+        let rev = obj.revision;
+        let mut st = self.write();
+        let prev =
+            if deleted { st.objects.remove(&obj.key) } else { st.objects.insert(obj.key.clone(), Arc::clone(&obj)) };
+        let kind = match (deleted, &prev) {
+            (true, _) => EventType::Deleted,
+            (false, Some(_)) => EventType::Modified,
+            (false, None) => EventType::Added,
+        };
+        let prev = if deleted { None } else { prev };
+        let ev = Arc::new(CacheEvent { kind, object: obj, prev, revision: rev });
+        st.events.push_back(Arc::clone(&ev));
+        while st.events.len() > self.capacity {
+            if let Some(old) = st.events.pop_front() {
+                st.window_start = old.revision;
+            }
+        }
+        st.revision = st.revision.max(rev);
+        // Sent under the lock so a subscriber sees each change exactly once.
+        let _ = self.tx.send(Feed::Event(ev));
+        drop(st);
+        self.revision.send_replace(rev);
+    }
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Extracts merge/list markers from the Kubernetes Go API types (a data table of facts).
+
+Reads `git show <tag>:<file>` from local git clones of kubernetes/api, apimachinery,
+apiextensions-apiserver and kube-aggregator (under $K8S_REPOS, default /work/.mirror, as
+`kubernetes+<name>/repo`) and prints a Rust table:
+(definition, field, patch strategy, merge key, list type, list map keys, map type)
+plus type-level map types (+structType / +mapType on a type).
+"""
+import re
+import os
+import subprocess
+import sys
+
+ROOT = os.environ.get("K8S_REPOS", "/work/.mirror")
+MIRRORS = [
+    # (mirror, tag, path regex, definition prefix builder)
+    (ROOT + "/kubernetes+api/repo", "v0.33.1", r"^([a-z0-9]+)/(v[0-9a-z]+)/types\.go$",
+     lambda m: f"io.k8s.api.{m.group(1)}.{m.group(2)}"),
+    (ROOT + "/kubernetes+apimachinery/repo", "v0.33.1", r"^pkg/apis/meta/(v1)/types\.go$",
+     lambda m: "io.k8s.apimachinery.pkg.apis.meta.v1"),
+    (ROOT + "/kubernetes+apiextensions-apiserver/repo", "v0.33.1",
+     r"^pkg/apis/apiextensions/(v1)/types[a-z_]*\.go$",
+     lambda m: "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1"),
+    (ROOT + "/kubernetes+kube-aggregator/repo", "v0.33.1",
+     r"^pkg/apis/apiregistration/(v1)/types\.go$",
+     lambda m: "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1"),
+]
+
+FIELD = re.compile(r'^\s*([A-Z][A-Za-z0-9_]*)\s+(\S.*?)\s+`(.*)`\s*$')
+TYPE_START = re.compile(r'^type\s+([A-Z][A-Za-z0-9_]*)\s+struct\s*{')
+TYPE_OTHER = re.compile(r'^type\s+([A-Z][A-Za-z0-9_]*)\s+')
+
+
+def tag(tags, key):
+    m = re.search(key + r':"([^"]*)"', tags)
+    return m.group(1) if m else None
+
+
+def markers(comments):
+    out = {"listMapKey": []}
+    for c in comments:
+        m = re.match(r'^\s*//\s*\+(patchStrategy|patchMergeKey|listType|listMapKey|mapType|structType)=(\S+)', c)
+        if m:
+            if m.group(1) == "listMapKey":
+                out["listMapKey"].append(m.group(2))
+            else:
+                out[m.group(1)] = m.group(2)
+    return out
+
+
+def parse(text, prefix, fields, types):
+    comments = []
+    current = None
+    for line in text.splitlines():
+        s = line.strip()
+        if current is None:
+            m = TYPE_START.match(line)
+            if m:
+                mk = markers(comments)
+                kind = mk.get("structType") or mk.get("mapType")
+                if kind:
+                    types[f"{prefix}.{m.group(1)}"] = kind
+                current = m.group(1)
+                comments = []
+                continue
+            if s.startswith("//"):
+                comments.append(s)
+            elif not s:
+                comments = []
+            else:
+                comments = []
+            continue
+        if s.startswith("}"):
+            current = None
+            comments = []
+            continue
+        if s.startswith("//"):
+            comments.append(s)
+            continue
+        if not s:
+            comments = []
+            continue
+        m = FIELD.match(line)
+        if m:
+            tags = m.group(3)
+            json = tag(tags, "json")
+            mk = markers(comments)
+            comments = []
+            if not json:
+                continue
+            name = json.split(",")[0]
+            if not name:
+                continue
+            strategy = mk.get("patchStrategy") or tag(tags, "patchStrategy")
+            key = mk.get("patchMergeKey") or tag(tags, "patchMergeKey")
+            rec = (strategy, key, mk.get("listType"), tuple(mk["listMapKey"]), mk.get("mapType"))
+            if any(rec[:3]) or rec[3] or rec[4]:
+                fields[(f"{prefix}.{current}", name)] = rec
+        else:
+            comments = []
+
+
+def known_definitions():
+    """Definition names k8s-openapi 0.29 (v1_33) has schemas for."""
+    import glob
+    root = glob.glob(os.path.expanduser("~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_33"))[0]
+    names = set()
+    for path in glob.glob(root + "/**/*.rs", recursive=True):
+        with open(path) as fh:
+            names.update(re.findall(r'"(io\.k8s\.[A-Za-z0-9.\-]+)"\.into\(\)', fh.read()))
+    return names
+
+
+def main():
+    fields, types = {}, {}
+    for mirror, tagname, rx, prefix in MIRRORS:
+        files = subprocess.run(["git", "-C", mirror, "ls-tree", "-r", "--name-only", tagname],
+                               capture_output=True, text=True, check=True).stdout.split()
+        for f in files:
+            m = re.match(rx, f)
+            if not m:
+                continue
+            text = subprocess.run(["git", "-C", mirror, "show", f"{tagname}:{f}"],
+                                  capture_output=True, text=True, check=True).stdout
+            parse(text, prefix(m), fields, types)
+
+    known = known_definitions()
+    fields = {k: v for k, v in fields.items() if k[0] in known}
+    types = {k: v for k, v in types.items() if k in known}
+
+    def q(v):
+        return "None" if v is None else f'Some("{v}")'
+
+    print("// @generated by tools/gen_markers.py from the Go API types of Kubernetes v1.33")
+    print("// (k8s.io/api, apimachinery, apiextensions-apiserver, kube-aggregator v0.33.1).")
+    print("// Facts only: which fields carry merge/list markers. Do not edit by hand.")
+    print()
+    print("use super::markers::{FieldMarkers as F, TypeMarker as T};")
+    print()
+    print("/// Field-level markers, sorted by definition then field.")
+    print("#[rustfmt::skip]")
+    print("pub(super) const FIELDS: &[F] = &[")
+    for (d, n), (st, key, lt, lmk, mt) in sorted(fields.items()):
+        keys = "&[" + ", ".join(f'"{k}"' for k in lmk) + "]"
+        print(f'    F {{ def: "{d}", field: "{n}", strategy: {q(st)}, merge_key: {q(key)}, '
+              f'list_type: {q(lt)}, list_map_keys: {keys}, map_type: {q(mt)} }},')
+    print("];")
+    print()
+    print("/// Type-level map types (`+structType` / `+mapType` on the Go type).")
+    print("#[rustfmt::skip]")
+    print("pub(super) const TYPES: &[T] = &[")
+    for d, k in sorted(types.items()):
+        print(f'    T {{ def: "{d}", map_type: "{k}" }},')
+    print("];")
+    print(f"// {len(fields)} fields, {len(types)} types", file=sys.stderr)
+
+
+main()

@@ -1,0 +1,111 @@
+//! `kube-apiserver`: the Kubernetes API server over an embedded kstore (`--data-dir`) or
+//! an etcd cluster (`--etcd-servers`), with kube-apiserver's flag names.
+//!
+//! ```text
+//! kube-apiserver --data-dir /var/lib/kapi --secure-port 6443 --write-kubeconfig admin.conf
+//! kubectl --kubeconfig admin.conf get namespaces
+//! ```
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use kapiserver::{ApiServer, Config};
+use kstore::backend::{DynBackend, EmbeddedBackend, RemoteBackend};
+use kstore::{Store, StoreConfig};
+use tokio_util::sync::CancellationToken;
+
+/// The Kubernetes API server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Data directory: the embedded store (unless --etcd-servers), certificates, tokens.
+    #[arg(long, default_value = "./kapiserver-data")]
+    data_dir: PathBuf,
+    /// Use these etcd (or kstore-server) client URLs instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// HTTPS port.
+    #[arg(long, default_value_t = 6443)]
+    secure_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_address: IpAddr,
+    /// Address advertised to clients and in the `kubernetes` endpoints.
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
+    /// Write an admin kubeconfig here once serving.
+    #[arg(long)]
+    write_kubeconfig: Option<PathBuf>,
+    /// Serving certificate (PEM); generated in the data directory when unset.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long)]
+    tls_private_key_file: Option<PathBuf>,
+    /// CA for client certificates; the generated CA when unset.
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
+    /// Static tokens: token,user,uid,"group1,group2" per line.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Service ClusterIP range.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Service NodePort range.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+}
+
+async fn backend(args: &Args) -> Result<DynBackend, Box<dyn std::error::Error>> {
+    if args.etcd_servers.is_empty() {
+        let store = Store::open(StoreConfig::single(1, Some(args.data_dir.join("store")))).await?;
+        return Ok(Arc::new(EmbeddedBackend::new(Arc::new(store))));
+    }
+    let mut last = None;
+    for url in &args.etcd_servers {
+        match RemoteBackend::connect(url).await {
+            Ok(b) => return Ok(Arc::new(b)),
+            Err(e) => last = Some(format!("{url}: {e}")),
+        }
+    }
+    Err(format!("no etcd server reachable ({})", last.unwrap_or_default()).into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let backend = backend(&args).await?;
+    let cancel = CancellationToken::new();
+    let config = Config {
+        bind_address: args.bind_address,
+        secure_port: args.secure_port,
+        data_dir: args.data_dir.clone(),
+        tls_cert_file: args.tls_cert_file.clone(),
+        tls_private_key_file: args.tls_private_key_file.clone(),
+        client_ca_file: args.client_ca_file.clone(),
+        token_auth_file: args.token_auth_file.clone(),
+        service_cluster_ip_range: args.service_cluster_ip_range.clone(),
+        service_node_port_range: args.service_node_port_range.clone(),
+        advertise_address: args.advertise_address,
+        ..Config::default()
+    };
+    let server = ApiServer::start(config, backend, cancel.clone()).await?;
+    if let Some(path) = &args.write_kubeconfig {
+        server.write_kubeconfig(path)?;
+        eprintln!("kubeconfig written to {}", path.display());
+    }
+    println!("serving on {}", server.url());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    cancel.cancel();
+    server.wait().await;
+    Ok(())
+}
