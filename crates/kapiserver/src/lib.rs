@@ -43,6 +43,7 @@ pub mod meta;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod rest;
 mod server;

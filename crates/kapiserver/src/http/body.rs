@@ -1,4 +1,5 @@
-//! Request bodies: size limits and decoding (JSON, YAML; protobuf is refused with 415).
+//! Request bodies: size limits and decoding (JSON, YAML, and the protobuf bodies kubectl's
+//! typed generators send).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -37,7 +38,13 @@ pub(super) fn decode(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, 
     let v: Value = match media.as_str() {
         "application/json" | "" | "*/*" => parse_json(bytes)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(bytes)?,
-        "application/vnd.kubernetes.protobuf" => return Err(unsupported(&media)),
+        "application/vnd.kubernetes.protobuf" => {
+            return crate::protobuf::decode_body(bytes).map_err(|e| match e.http_status() {
+                415 => StatusError::new(Reason::UnsupportedMediaType, e.to_string()),
+                500 => StatusError::internal(e),
+                _ => StatusError::bad_request(format!("error decoding protobuf body: {e}")),
+            });
+        }
         other if is_protobuf(bytes) => return Err(unsupported(other)),
         other => return Err(unsupported(other)),
     };
@@ -96,7 +103,7 @@ mod tests {
         assert!(decode(Some("application/yaml"), b"a: 1\n").is_ok());
         assert_eq!(decode(Some("application/json"), b"[1]").unwrap_err().code(), 400);
         assert_eq!(decode(Some("application/json"), b"{").unwrap_err().code(), 400);
-        assert_eq!(decode(Some("application/vnd.kubernetes.protobuf"), b"k8s\0").unwrap_err().code(), 415);
+        assert_eq!(decode(Some("application/vnd.kubernetes.protobuf"), b"k8s\0").unwrap_err().code(), 400);
         assert_eq!(decode(Some("text/plain"), b"x").unwrap_err().code(), 415);
     }
 

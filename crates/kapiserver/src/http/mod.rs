@@ -96,8 +96,12 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, shared
                 async move { Ok::<_, std::convert::Infallible>(handle(&shared, req, cert_user.as_ref(), peer).await) }
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder.http1().max_buf_size(1 << 20).header_read_timeout(Duration::from_secs(30));
-            builder.http2().max_header_list_size(1 << 20);
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .max_buf_size(1 << 20)
+                .header_read_timeout(Duration::from_secs(30));
+            builder.http2().timer(hyper_util::rt::TokioTimer::new()).max_header_list_size(1 << 20);
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
             tokio::pin!(conn);
             tokio::select! {

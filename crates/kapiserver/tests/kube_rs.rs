@@ -1,0 +1,131 @@
+//! The kube-rs client (a real Kubernetes client library) against the API server: list,
+//! watch, create, patch (merge and apply) and delete, for Pods and a CRD's objects.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{StoreKind, TestServer};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::json;
+
+async fn client(server: &TestServer) -> kube::Client {
+    let kc = Kubeconfig::read_from(&server.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_with_kube_rs() {
+    let server = TestServer::start(StoreKind::Embedded).await;
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    assert!(pods.list(&ListParams::default()).await.unwrap().items.is_empty());
+
+    let list = pods.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut events = pods.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p1", "labels": {"app": "x"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .unwrap();
+    let created = pods.create(&PostParams::default(), &pod).await.unwrap();
+    assert!(created.metadata.uid.is_some());
+    assert_eq!(created.spec.unwrap().restart_policy.as_deref(), Some("Always"));
+
+    let first = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(first, WatchEvent::Added(ref p) if p.metadata.name.as_deref() == Some("p1")), "{first:?}");
+
+    let patched = pods
+        .patch("p1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"m": "1"}}})))
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.labels.unwrap()["m"], "1");
+    let modified = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(modified, WatchEvent::Modified(_)), "{modified:?}");
+
+    let applied = pods
+        .patch(
+            "p1",
+            &PatchParams::apply("kube-rs-test").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "labels": {"applied": "yes"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.metadata.labels.as_ref().unwrap()["applied"], "yes");
+    assert!(applied.metadata.managed_fields.unwrap().iter().any(|m| m.manager.as_deref() == Some("kube-rs-test")));
+
+    let selected = pods.list(&ListParams::default().labels("applied=yes")).await.unwrap();
+    assert_eq!(selected.items.len(), 1);
+
+    pods.delete("p1", &DeleteParams::default()).await.unwrap();
+    assert!(pods.get_opt("p1").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_with_kube_rs() {
+    let server = TestServer::start(StoreKind::Embedded).await;
+    let client = client(&server).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wd"]},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}
+                }}},
+                "subresources": {"status": {}}
+            }]
+        }
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let established = crds.get("widgets.example.com").await.unwrap();
+    let conditions = established.status.unwrap().conditions.unwrap();
+    assert!(conditions.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+    let w = DynamicObject::new("w1", &ar).data(json!({"spec": {"size": 3}}));
+    let created = widgets.create(&PostParams::default(), &w).await.unwrap();
+    assert_eq!(created.data["spec"]["size"], 3);
+    assert_eq!(created.metadata.generation, Some(1));
+
+    let patched =
+        widgets.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 4}}))).await.unwrap();
+    assert_eq!(patched.data["spec"]["size"], 4);
+    assert_eq!(patched.metadata.generation, Some(2));
+
+    let applied = widgets
+        .patch(
+            "w1",
+            &PatchParams::apply("kube-rs-test").force(),
+            &Patch::Apply(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.data["spec"]["size"], 5);
+
+    assert_eq!(widgets.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    widgets.delete("w1", &DeleteParams::default()).await.unwrap();
+    assert!(widgets.list(&ListParams::default()).await.unwrap().items.is_empty());
+}
