@@ -73,6 +73,9 @@ fn list_query(res: &ResourceInfo, path: &ResourcePath, query: &Query) -> Result<
         None | Some("") => 0,
         Some(l) => l.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid limit: {l}")))?.max(0),
     };
+    if let Some(t) = q(query, "timeoutSeconds").filter(|t| !t.is_empty()) {
+        t.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid timeoutSeconds: {t}")))?;
+    }
     let resource_version_match = match q(query, "resourceVersionMatch") {
         None | Some("") => None,
         Some("NotOlderThan") => Some(ResourceVersionMatch::NotOlderThan),
