@@ -321,6 +321,12 @@ impl StatusError {
         Self::new(Reason::ServiceUnavailable, message)
     }
 
+    /// Adds field-level causes (`details.causes`).
+    pub fn with_causes(mut self, causes: Vec<Cause>) -> Self {
+        self.causes.extend(causes);
+        self
+    }
+
     /// The reason.
     pub fn reason(&self) -> Reason {
         self.reason

@@ -32,6 +32,7 @@
 //! [`http`] (TLS, authentication, discovery, OpenAPI, content negotiation).
 
 pub mod alloc;
+pub mod apply;
 pub mod auth;
 mod bootstrap;
 pub mod cache;

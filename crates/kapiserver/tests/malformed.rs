@@ -60,20 +60,47 @@ async fn hostile_documents_are_rejected_without_changes() {
         ("application/vnd.kubernetes.protobuf", b"nope".to_vec(), "protobuf without magic"),
         ("text/plain", b"hello".to_vec(), "unknown media type"),
         ("application/json", br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}"#.to_vec(), "wrong kind"),
-        ("application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"UPPER"}}"#.to_vec(), "invalid name"),
-        ("application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"other"}}"#.to_vec(), "namespace mismatch"),
-        ("application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":"str"}"#.to_vec(), "wrong type"),
-        ("application/json", br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"bad key!":"v"}}"#.to_vec(), "invalid data key"),
+        (
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"UPPER"}}"#.to_vec(),
+            "invalid name",
+        ),
+        (
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"other"}}"#.to_vec(),
+            "namespace mismatch",
+        ),
+        (
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":"str"}"#.to_vec(),
+            "wrong type",
+        ),
+        (
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"bad key!":"v"}}"#.to_vec(),
+            "invalid data key",
+        ),
     ];
     for (ct, body, what) in cases {
         let (status, resp) = send(&c, Method::POST, CM, ct, body).await;
         assert_status_4xx(status, &resp, what);
     }
-    for q in ["labelSelector=a%20in%20(b", "labelSelector=!!", "fieldSelector=spec.bogus%3D1", "limit=-x", "resourceVersion=abc", "continue=%%%", "resourceVersionMatch=Sometimes&resourceVersion=1", "watch=maybe", "timeoutSeconds=abc"] {
+    for q in [
+        "labelSelector=a%20in%20(b",
+        "labelSelector=!!",
+        "fieldSelector=spec.bogus%3D1",
+        "limit=-x",
+        "resourceVersion=abc",
+        "continue=%%%",
+        "resourceVersionMatch=Sometimes&resourceVersion=1",
+        "watch=maybe",
+        "timeoutSeconds=abc",
+    ] {
         let (status, resp) = send(&c, Method::GET, &format!("{CM}?{q}"), "application/json", Vec::new()).await;
         assert_status_4xx(status, &resp, q);
     }
-    let (status, resp) = send(&c, Method::PATCH, &format!("{CM}/missing"), "application/x-unknown", b"{}".to_vec()).await;
+    let (status, resp) =
+        send(&c, Method::PATCH, &format!("{CM}/missing"), "application/x-unknown", b"{}".to_vec()).await;
     assert_status_4xx(status, &resp, "unknown patch type");
     assert_eq!(revision(&server).await, before, "the store changed");
 }

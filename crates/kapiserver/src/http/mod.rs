@@ -218,6 +218,8 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>, route: Route) -> Resp
             let query = query_map(req.uri().query());
             let content_type =
                 req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let user_agent =
+                req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body = match body::read(req.into_body(), shared.max_body).await {
                 Ok(b) => b,
                 Err(e) => return respond::error(&e),
@@ -227,6 +229,7 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>, route: Route) -> Resp
                 query: &query,
                 accept: accept.as_deref(),
                 content_type: content_type.as_deref(),
+                user_agent: user_agent.as_deref(),
                 body,
             };
             match resource::handle(&shared.api, &path, call, shared.cancel.clone()).await {

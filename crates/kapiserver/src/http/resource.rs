@@ -36,6 +36,8 @@ pub(super) struct Call<'a> {
     pub accept: Option<&'a str>,
     /// `Content-Type`.
     pub content_type: Option<&'a str>,
+    /// `User-Agent`.
+    pub user_agent: Option<&'a str>,
     /// Body.
     pub body: Bytes,
 }
@@ -53,7 +55,7 @@ fn flag(query: &Query, k: &str) -> Result<Option<bool>, StatusError> {
     }
 }
 
-fn write_options(query: &Query) -> Result<WriteOptions, StatusError> {
+fn write_options(query: &Query, user_agent: Option<&str>) -> Result<WriteOptions, StatusError> {
     let dry_run = match q(query, "dryRun") {
         None | Some("") => false,
         Some("All") => true,
@@ -64,6 +66,7 @@ fn write_options(query: &Query) -> Result<WriteOptions, StatusError> {
         field_manager: q(query, "fieldManager").map(str::to_owned),
         field_validation: FieldValidation::parse(q(query, "fieldValidation").unwrap_or(""))?,
         force: flag(query, "force")?.unwrap_or(false),
+        user_agent: user_agent.map(str::to_owned),
     })
 }
 
@@ -213,17 +216,17 @@ pub(super) async fn handle(
                 let out = api.bind(&pods, ns.unwrap_or(""), &name, &obj).await?;
                 return Ok(respond::json(StatusCode::CREATED, &out));
             }
-            let out = api.create(&res, ns, obj, &write_options(query)?).await?;
+            let out = api.create(&res, ns, obj, &write_options(query, call.user_agent)?).await?;
             Ok(written(out, &res, want))
         }
         (Method::PUT, Some(name)) => {
             let obj = body::decode(call.content_type, &call.body)?;
-            let out = api.update(&res, ns, name, obj, None, &write_options(query)?).await?;
+            let out = api.update(&res, ns, name, obj, None, &write_options(query, call.user_agent)?).await?;
             Ok(written(out, &res, want))
         }
         (Method::PATCH, Some(name)) => {
             let pt = patch_type(call.content_type)?;
-            let out = api.patch(&res, ns, name, pt, &call.body, None, &write_options(query)?).await?;
+            let out = api.patch(&res, ns, name, pt, &call.body, None, &write_options(query, call.user_agent)?).await?;
             Ok(written(out, &res, want))
         }
         (Method::DELETE, Some(name)) => {
@@ -288,7 +291,7 @@ async fn subresource(
         return Err(StatusError::new(kapi::Reason::NotFound, "the server could not find the requested resource"));
     }
     let want = respond::negotiate(call.accept, None);
-    let opts = write_options(call.query)?;
+    let opts = write_options(call.query, call.user_agent)?;
     match (sub, call.method.clone()) {
         ("status", Method::GET) => Ok(object_response(StatusCode::OK, res, &api.get(res, ns, name).await?, want)),
         ("status", Method::PUT) => {

@@ -3,6 +3,7 @@
 //! lifecycle rules, defaulting, validation and optimistic concurrency.
 
 mod admission;
+mod apply;
 mod delete;
 mod list;
 mod strategy;

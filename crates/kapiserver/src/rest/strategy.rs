@@ -78,7 +78,7 @@ pub(super) fn prepare_status_update(new: &mut Value, old: &Value) {
     let status = new.get("status").cloned();
     let mut merged = old.clone();
     if let (Some(m), Some(nm)) = (merged.get_mut("metadata").and_then(Value::as_object_mut), new.get("metadata")) {
-        for f in ["labels", "annotations", "finalizers", "ownerReferences", "resourceVersion"] {
+        for f in ["labels", "annotations", "finalizers", "ownerReferences", "resourceVersion", "managedFields"] {
             match nm.get(f) {
                 Some(v) => m.insert(f.into(), v.clone()),
                 None => m.remove(f),

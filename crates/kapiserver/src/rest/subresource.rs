@@ -97,7 +97,7 @@ impl Api {
                 spec.insert("replicas".into(), json!(replicas));
             }
             strategy::prepare_update(res, &mut next, &current, super::write::is_custom(res));
-            match self.store_update(res, key.clone(), next, &current, rev, opts).await {
+            match self.store_update(res, key.clone(), next, &current, rev, Some("scale"), opts, true).await {
                 Ok(obj) => return Ok(WriteOutcome { object: to_scale(&obj), created: false, warnings: Vec::new() }),
                 Err(e) if e.code() == 409 => continue,
                 Err(e) => return Err(e),

@@ -49,6 +49,44 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `force` (server-side apply).
     pub force: bool,
+    /// The client's User-Agent, naming the field manager when `fieldManager` is unset.
+    pub user_agent: Option<String>,
+}
+
+impl WriteOptions {
+    /// The field manager of this write: `fieldManager`, else derived from the User-Agent.
+    pub fn manager(&self) -> String {
+        crate::apply::manager_or_user_agent(
+            self.field_manager.as_deref().unwrap_or(""),
+            self.user_agent.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// The list semantics of `res` for field management.
+pub(super) fn list_schema(res: &ResourceInfo) -> crate::apply::MergeKeySchema<'static> {
+    let ps = patch::builtin_schema(&res.group, &res.kind);
+    if !is_custom(res) && patch::supports_strategic(&res.group) {
+        crate::apply::MergeKeySchema::builtin(ps)
+    } else {
+        crate::apply::MergeKeySchema::new(ps)
+    }
+}
+
+/// Records `manager`'s ordinary write in `next`'s managedFields.
+pub(super) fn track_update(
+    res: &ResourceInfo,
+    old: Option<&Value>,
+    next: &mut Value,
+    sub: Option<&str>,
+    opts: &WriteOptions,
+) {
+    let schema = list_schema(res);
+    let mut fm = crate::apply::FieldManager::new(&schema, &res.api_version());
+    if let Some(sub) = sub {
+        fm = fm.subresource(sub);
+    }
+    fm.update(old, next, &opts.manager(), &meta::now_rfc3339());
 }
 
 /// A write's result.
@@ -156,8 +194,20 @@ impl Api {
         &self,
         res: &ResourceInfo,
         namespace: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<WriteOutcome, StatusError> {
+        self.create_inner(res, namespace, obj, opts, true).await
+    }
+
+    /// Creates; `track` records the write in managedFields (server-side apply has already).
+    pub(super) async fn create_inner(
+        &self,
+        res: &ResourceInfo,
+        namespace: Option<&str>,
         mut obj: Value,
         opts: &WriteOptions,
+        track: bool,
     ) -> Result<WriteOutcome, StatusError> {
         check_type(res, &mut obj)?;
         check_namespace(res, &mut obj, namespace)?;
@@ -181,6 +231,9 @@ impl Api {
             let errors = kinds::validation::validate_create(&res.group, &res.kind, &candidate);
             if !errors.is_empty() {
                 return Err(invalid(res, meta::name(&candidate), &errors));
+            }
+            if track {
+                track_update(res, None, &mut candidate, None, opts);
             }
             if opts.dry_run {
                 return Ok(WriteOutcome { object: candidate, created: true, warnings });
@@ -254,7 +307,7 @@ impl Api {
                 Some(other) => return Err(StatusError::bad_request(format!("unsupported subresource {other}"))),
                 None => strategy::prepare_update(res, &mut next, &current, is_custom(res)),
             }
-            match self.store_update(res, key.clone(), next, &current, rev, opts).await {
+            match self.store_update(res, key.clone(), next, &current, rev, subresource, opts, true).await {
                 Err(e) if e.code() == 409 && precondition.is_none() && e.reason() == kapi::Reason::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(object) => return Ok(WriteOutcome { object, created: false, warnings }),
@@ -265,6 +318,7 @@ impl Api {
 
     /// Defaults, validates and stores `next` over `current` (at `rev`); deletes instead when
     /// the update removed the last finalizer of an object being deleted.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn store_update(
         &self,
         res: &ResourceInfo,
@@ -272,7 +326,9 @@ impl Api {
         mut next: Value,
         current: &Value,
         rev: i64,
+        sub: Option<&str>,
         opts: &WriteOptions,
+        track: bool,
     ) -> Result<Value, StatusError> {
         kinds::defaults::apply_defaults(&res.group, &res.kind, &mut next);
         self.admit_update(res, &mut next, current)?;
@@ -280,12 +336,15 @@ impl Api {
         if !errors.is_empty() {
             return Err(invalid(res, meta::name(&next), &errors));
         }
-        if opts.dry_run {
-            return Ok(next);
-        }
         if without_rv(&next) == without_rv(current) {
             // A no-op write keeps the resourceVersion, as upstream.
             return Ok(current.clone());
+        }
+        if track {
+            track_update(res, Some(current), &mut next, sub, opts);
+        }
+        if opts.dry_run {
+            return Ok(next);
         }
         let finished = next.pointer("/metadata/deletionTimestamp").is_some()
             && meta::finalizers(&next).is_empty()
@@ -317,6 +376,9 @@ impl Api {
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
             ));
         }
+        if patch_type == PatchType::Apply {
+            return self.server_side_apply(res, namespace, name, body, subresource, opts).await;
+        }
         let key = self.storage().key(res, namespace, name)?;
         for _ in 0..MAX_RETRIES {
             let (current, rev) = self.storage().get(res, key.clone(), name).await?;
@@ -338,7 +400,7 @@ impl Api {
                 Some(other) => return Err(StatusError::bad_request(format!("unsupported subresource {other}"))),
                 None => strategy::prepare_update(res, &mut next, &current, is_custom(res)),
             }
-            match self.store_update(res, key.clone(), next, &current, rev, opts).await {
+            match self.store_update(res, key.clone(), next, &current, rev, subresource, opts, true).await {
                 Err(e) if e.code() == 409 && !pinned && e.reason() == kapi::Reason::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(object) => return Ok(WriteOutcome { object, created: false, warnings }),
