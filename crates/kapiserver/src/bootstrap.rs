@@ -89,5 +89,6 @@ pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), S
     for item in api.list(&crds, &q).await?.items {
         crate::crd::register(api.registry(), item.value());
     }
+    api.start_caches();
     Ok(())
 }

@@ -188,6 +188,7 @@ impl ApiServer {
 
         let registry = Registry::new(builtin());
         let api = Api::new(Storage::new(backend), registry, services, config.watch_cache_size, cancel.child_token());
+        api.start_caches();
         crate::bootstrap::run(&api, advertise, addr.port()).await.map_err(ServerError::Bootstrap)?;
         let shared = Arc::new(Shared {
             api: api.clone(),

@@ -6,25 +6,11 @@
 
 mod common;
 
-use common::{StoreKind, TestServer};
-use http::{Method, Request};
+use common::{StoreKind, TestServer, send};
+use http::Method;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 use serde_json::Value;
-
-async fn send(client: &kube::Client, method: Method, uri: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let req = Request::builder().method(method).uri(uri).header("content-type", content_type).body(body).unwrap();
-    let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes().to_vec();
-    (status, bytes)
-}
-
-async fn client(server: &TestServer) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
-    kube::Client::try_from(config).unwrap()
-}
 
 async fn revision(server: &TestServer) -> i64 {
     server.server.api().storage().current_revision().await.unwrap()
@@ -43,7 +29,7 @@ const CM: &str = "/api/v1/namespaces/default/configmaps";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_documents_are_rejected_without_changes() {
     let server = TestServer::start(StoreKind::Embedded).await;
-    let c = client(&server).await;
+    let c = server.client().await;
     let before = revision(&server).await;
     let deep_json = format!("{}{}", "{\"a\":".repeat(5000), "}".repeat(5000)).into_bytes();
     let deep_yaml = format!("{}x", "- ".repeat(3000)).into_bytes();
@@ -109,7 +95,7 @@ async fn hostile_documents_are_rejected_without_changes() {
 fn random_bodies_never_break_the_server() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let server = rt.block_on(TestServer::start(StoreKind::Embedded));
-    let c = rt.block_on(client(&server));
+    let c = rt.block_on(server.client());
     let before = rt.block_on(revision(&server));
     let mut runner = TestRunner::new(PropConfig { cases: 300, ..PropConfig::default() });
     let content_types = prop::sample::select(vec![

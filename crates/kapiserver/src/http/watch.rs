@@ -111,9 +111,8 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
         _ => None,
     };
     let started = async {
-        if let Some(rv) = wait_for {
-            cache.wait_for(rv, Duration::from_secs(3)).await?;
-        }
+        // Also waits for a cache started by this request to finish its initial list.
+        cache.wait_for(wait_for.unwrap_or(0), Duration::from_secs(3)).await?;
         cache.subscribe(from, &p.filter)
     }
     .await;

@@ -159,6 +159,7 @@ impl Api {
     pub(super) fn after_write(&self, res: &ResourceInfo, obj: &Value) {
         if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
             crd::register(self.registry(), obj);
+            self.start_caches();
         }
     }
 

@@ -107,6 +107,14 @@ impl Api {
         cache
     }
 
+    /// Starts the watch cache of every served resource that lists and watches, as upstream
+    /// does at start-up, so that watches from any later resourceVersion can be served.
+    pub fn start_caches(&self) {
+        for res in self.inner.registry.snapshot().iter().filter(|r| r.allows("watch")) {
+            self.cache(res);
+        }
+    }
+
     /// Reads one object (`resourceVersion` "0" or unset: the latest).
     pub async fn get(&self, res: &ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Value, StatusError> {
         let key = self.inner.storage.key(res, namespace, name)?;

@@ -43,6 +43,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(kind: StoreKind) -> TestServer {
+        Self::start_with(kind, |_, c| c).await
+    }
+
+    /// Starts with a configuration adjusted by `configure` (given the test directory).
+    pub async fn start_with(kind: StoreKind, configure: impl FnOnce(&Path, Config) -> Config) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (backend, etcd): (DynBackend, Option<Etcd>) = match kind {
             StoreKind::Embedded => {
@@ -55,7 +60,8 @@ impl TestServer {
             }
         };
         let cancel = CancellationToken::new();
-        let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
+        let config =
+            configure(dir.path(), Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() });
         let server = ApiServer::start(config, backend, cancel.clone()).await.unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
@@ -72,6 +78,35 @@ impl TestServer {
             workdir: self.dir.path().to_owned(),
         }
     }
+}
+
+impl TestServer {
+    /// A kube-rs client with the admin kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        client_from(&self.kubeconfig).await
+    }
+}
+
+/// A kube-rs client from a kubeconfig file.
+pub async fn client_from(path: &Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Sends a raw request; returns the status and the whole body.
+pub async fn send(
+    client: &kube::Client,
+    method: http::Method,
+    uri: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    let req = http::Request::builder().method(method).uri(uri).header("content-type", content_type).body(body).unwrap();
+    let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes().to_vec();
+    (status, bytes)
 }
 
 impl Drop for TestServer {
