@@ -274,7 +274,7 @@ impl WatchCache {
         let revision = loop {
             let page = storage.backend().list(prefix.clone(), opts.clone()).await.map_err(StatusError::internal)?;
             for kv in &page.items {
-                let value = storage::decode(kv)?;
+                let value = storage::decode_for(&self.res, kv)?;
                 objects.insert(kv.key.clone(), Arc::new(Cached::new(kv.key.clone(), value, kv.mod_revision, kf)?));
             }
             match opts.next_page(&page) {
@@ -304,13 +304,13 @@ impl WatchCache {
             match ev {
                 Some(BackendEvent::Progress(rev)) => self.advance(rev),
                 Some(BackendEvent::Added(c)) | Some(BackendEvent::Modified(c)) => {
-                    let value = storage::decode(&c.kv)?;
+                    let value = storage::decode_for(&self.res, &c.kv)?;
                     let obj = Arc::new(Cached::new(c.kv.key.clone(), value, c.kv.mod_revision, kf)?);
                     self.apply(obj, false);
                 }
                 Some(BackendEvent::Deleted(c)) => {
                     let Some(prev) = c.prev_kv else { continue };
-                    let mut value = storage::decode(&prev)?;
+                    let mut value = storage::decode_for(&self.res, &prev)?;
                     meta::set(&mut value, "resourceVersion", Value::String(c.kv.mod_revision.to_string()));
                     let obj = Arc::new(Cached::new(prev.key.clone(), value, c.kv.mod_revision, kf)?);
                     self.apply(obj, true);

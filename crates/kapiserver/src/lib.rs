@@ -36,6 +36,7 @@ pub mod apply;
 pub mod auth;
 mod bootstrap;
 pub mod cache;
+pub mod convert;
 pub mod crd;
 pub mod filter;
 pub mod http;

@@ -9,6 +9,7 @@ use kstore::KeyValue;
 use kstore::backend::{BackendError, DynBackend, ListOptions};
 use serde_json::Value;
 
+use crate::convert;
 use crate::meta;
 use crate::resources::ResourceInfo;
 
@@ -47,7 +48,7 @@ impl Storage {
     pub fn key(&self, res: &ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Bytes, StatusError> {
         let key = ObjectKey::new(namespace.map(str::to_owned), name);
         self.layout
-            .object_key(&res.api_resource(), &key)
+            .object_key(&convert::storage_resource(res), &key)
             .map(Bytes::from)
             .map_err(|e| StatusError::bad_request(e.to_string()))
     }
@@ -56,7 +57,7 @@ impl Storage {
     pub fn prefix(&self, res: &ResourceInfo, namespace: Option<&str>) -> Result<Bytes, StatusError> {
         let ns = if res.namespaced { namespace } else { None };
         self.layout
-            .collection_prefix(&res.api_resource(), ns)
+            .collection_prefix(&convert::storage_resource(res), ns)
             .map(Bytes::from)
             .map_err(|e| StatusError::bad_request(e.to_string()))
     }
@@ -65,7 +66,7 @@ impl Storage {
     pub async fn get(&self, res: &ResourceInfo, key: Bytes, name: &str) -> Result<(Value, i64), StatusError> {
         let got = self.backend.get(key).await.map_err(|e| store_error(res, name, e))?;
         let kv = got.kv.ok_or_else(|| StatusError::not_found(&gr(res), name))?;
-        Ok((decode(&kv)?, kv.mod_revision))
+        Ok((decode_for(res, &kv)?, kv.mod_revision))
     }
 
     /// Reads one page of a collection at `revision` (0 = latest) from `start` on.
@@ -82,7 +83,7 @@ impl Storage {
         let remaining = got.remaining();
         let mut items = Vec::with_capacity(got.items.len());
         for kv in &got.items {
-            items.push((kv.key.clone(), decode(kv)?));
+            items.push((kv.key.clone(), decode_for(res, kv)?));
         }
         Ok(Page { revision: got.revision, items, more: got.more, remaining })
     }
@@ -90,7 +91,7 @@ impl Storage {
     /// Creates an object; fails with AlreadyExists when the key exists.
     pub async fn create(&self, res: &ResourceInfo, key: Bytes, obj: &mut Value) -> Result<i64, StatusError> {
         let name = meta::name(obj).to_owned();
-        let bytes = encode(obj)?;
+        let bytes = encode(&convert::to_storage(res, obj.clone()))?;
         let rev = self.backend.create(key, bytes, None).await.map_err(|e| store_error(res, &name, e))?;
         meta::set(obj, "resourceVersion", Value::String(rev.to_string()));
         Ok(rev)
@@ -105,7 +106,7 @@ impl Storage {
         expected: i64,
     ) -> Result<i64, StatusError> {
         let name = meta::name(obj).to_owned();
-        let bytes = encode(obj)?;
+        let bytes = encode(&convert::to_storage(res, obj.clone()))?;
         let rev = self.backend.update(key, bytes, expected, None).await.map_err(|e| store_error(res, &name, e))?;
         meta::set(obj, "resourceVersion", Value::String(rev.to_string()));
         Ok(rev)
@@ -120,7 +121,7 @@ impl Storage {
         expected: Option<i64>,
     ) -> Result<Value, StatusError> {
         let got = self.backend.delete(key, expected).await.map_err(|e| store_error(res, name, e))?;
-        let mut obj = decode(&got.prev_kv)?;
+        let mut obj = decode_for(res, &got.prev_kv)?;
         meta::set(&mut obj, "resourceVersion", Value::String(got.revision.to_string()));
         Ok(obj)
     }
@@ -150,6 +151,11 @@ pub fn decode(kv: &KeyValue) -> Result<Value, StatusError> {
     })?;
     meta::set(&mut obj, "resourceVersion", Value::String(kv.mod_revision.to_string()));
     Ok(obj)
+}
+
+/// Reads a stored object as `res` serves it.
+pub fn decode_for(res: &ResourceInfo, kv: &KeyValue) -> Result<Value, StatusError> {
+    Ok(convert::from_storage(res, decode(kv)?))
 }
 
 /// Maps a store error to the API error a client expects.

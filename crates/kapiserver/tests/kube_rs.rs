@@ -129,3 +129,27 @@ async fn custom_resources_with_kube_rs() {
     widgets.delete("w1", &DeleteParams::default()).await.unwrap();
     assert!(widgets.list(&ListParams::default()).await.unwrap().items.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_shared_between_both_groups() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let server = TestServer::start(StoreKind::Embedded).await;
+    let client = client(&server).await;
+    let new: Api<Event> = Api::namespaced(client.clone(), "default");
+    let e: Event = serde_json::from_value(json!({
+        "metadata": {"name": "e1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "kcluster/test", "reportingInstance": "t1", "action": "Pulling",
+        "reason": "Pulled", "type": "Normal", "note": "image pulled",
+        "regarding": {"kind": "Pod", "name": "p1", "namespace": "default"}
+    }))
+    .unwrap();
+    new.create(&PostParams::default(), &e).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let listed = core.list(&ListParams::default().fields("involvedObject.name=p1")).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].message.as_deref(), Some("image pulled"));
+    assert_eq!(listed.items[0].reporting_component.as_deref(), Some("kcluster/test"));
+    assert_eq!(new.get("e1").await.unwrap().note.as_deref(), Some("image pulled"));
+}
