@@ -197,6 +197,15 @@ impl WatchCache {
         }
     }
 
+    /// The cached object at `key`, if the cache is ready and has it.
+    pub fn get(&self, key: &Bytes) -> Option<Arc<Cached>> {
+        let st = self.read();
+        if !st.ready {
+            return None;
+        }
+        st.objects.get(key).cloned()
+    }
+
     /// All objects passing `f` after `start` (exclusive), in key order, at most `limit`
     /// (0 = all). Returns the items, the cache revision and whether more remain.
     pub fn list(&self, f: &Filter, start: Option<&Bytes>, limit: usize) -> (Vec<Arc<Cached>>, i64, bool) {

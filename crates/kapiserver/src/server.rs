@@ -200,6 +200,8 @@ impl ApiServer {
             request_timeout: config.request_timeout,
             cancel: cancel.clone(),
         });
+        let warm = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || warm.openapi.warm(&warm.api));
         let task = tokio::spawn(http::serve(listener, tls_config, shared));
         tracing::info!(%addr, "kube-apiserver serving");
         Ok(Self { addr, ca_pem, admin_token, api, task })

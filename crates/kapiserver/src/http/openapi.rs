@@ -57,6 +57,13 @@ impl OpenApiDocs {
         Ok(docs)
     }
 
+    /// Builds the documents ahead of the first request (it takes a moment in debug builds).
+    pub fn warm(&self, api: &Api) {
+        if let Err(e) = self.current(api) {
+            tracing::warn!(error = %e, "building the OpenAPI documents failed");
+        }
+    }
+
     /// `GET /openapi/v2`.
     pub fn serve_v2(&self, api: &Api, accept: Option<&str>, headers: &HeaderMap) -> Response<Body> {
         let docs = match self.current(api) {

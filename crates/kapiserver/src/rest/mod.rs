@@ -128,7 +128,15 @@ impl Api {
     /// Checks that `namespace` exists and is not terminating, before creating in it.
     async fn check_namespace(&self, namespace: &str) -> Result<(), StatusError> {
         let Some(ns_res) = self.inner.registry.find("", "v1", "namespaces") else { return Ok(()) };
-        let ns = match self.get(&ns_res, None, namespace).await {
+        // The namespaces cache answers almost always (upstream's admission uses an
+        // informer too); a namespace it has not seen yet is read from the store.
+        let key = self.inner.storage.key(&ns_res, None, namespace)?;
+        let cached = self.cache(&ns_res).get(&key).map(|c| c.value.clone());
+        let found = match cached {
+            Some(v) => Ok(v),
+            None => self.get(&ns_res, None, namespace).await,
+        };
+        let ns = match found {
             Ok(ns) => ns,
             Err(e) if e.code() == 404 => {
                 return Err(StatusError::not_found(&kapi::status::GroupResource::new("", "namespaces"), namespace));

@@ -101,7 +101,10 @@ pub struct WriteOutcome {
 }
 
 pub(super) fn is_custom(res: &ResourceInfo) -> bool {
-    crate::resources::builtin().iter().all(|b| !(b.group == res.group && b.plural == res.plural))
+    static BUILTIN: std::sync::OnceLock<std::collections::HashSet<(String, String)>> = std::sync::OnceLock::new();
+    let builtin =
+        BUILTIN.get_or_init(|| crate::resources::builtin().into_iter().map(|r| (r.group, r.plural)).collect());
+    !builtin.contains(&(res.group.clone(), res.plural.clone()))
 }
 
 /// Checks the body's kind and apiVersion against the resource and fills them in.
