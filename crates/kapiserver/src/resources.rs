@@ -174,12 +174,18 @@ pub struct GroupVersion {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     inner: Arc<RwLock<Arc<Vec<ResourceInfo>>>>,
+    crd_versions: Arc<crate::crd::CrdVersions>,
 }
 
 impl Registry {
     /// A registry serving `resources`.
     pub fn new(resources: Vec<ResourceInfo>) -> Self {
-        Self { inner: Arc::new(RwLock::new(Arc::new(resources))) }
+        Self { inner: Arc::new(RwLock::new(Arc::new(resources))), crd_versions: Arc::default() }
+    }
+
+    /// Schemas, printer columns and scale paths of the served CRD versions.
+    pub fn crd_versions(&self) -> &crate::crd::CrdVersions {
+        &self.crd_versions
     }
 
     /// The current resources.

@@ -153,3 +153,88 @@ async fn events_are_shared_between_both_groups() {
     assert_eq!(listed.items[0].reporting_component.as_deref(), Some("kcluster/test"));
     assert_eq!(new.get("e1").await.unwrap().note.as_deref(), Some("image pulled"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_schemas_validate_prune_default_print_and_scale() {
+    let server = TestServer::start(StoreKind::Embedded).await;
+    let client = client(&server).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "required": ["mode"], "properties": {
+                        "mode": {"type": "string", "enum": ["fast", "slow"]},
+                        "replicas": {"type": "integer", "maximum": 10, "default": 1},
+                        "color": {"type": "string", "default": "blue"}
+                    }},
+                    "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}
+                }}},
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                "additionalPrinterColumns": [{"name": "Mode", "type": "string", "jsonPath": ".spec.mode"}]
+            }]
+        }
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    // A schema that is not structural is refused.
+    let mut bad = crd.clone();
+    bad.metadata.name = Some("bads.example.com".into());
+    bad.spec.names.plural = "bads".into();
+    bad.spec.names.kind = "Bad".into();
+    bad.spec.versions[0].schema =
+        serde_json::from_value(json!({"openAPIV3Schema": {"properties": {"spec": {"type": "object"}}}})).unwrap();
+    let err = crds.create(&PostParams::default(), &bad).await.unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 422), "{err:?}");
+
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("example.com", "v1", "Gadget"), "gadgets");
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let invalid = DynamicObject::new("g0", &ar).data(json!({"spec": {"mode": "warp", "replicas": 20}}));
+    let err = gadgets.create(&PostParams::default(), &invalid).await.unwrap_err();
+    let kube::Error::Api(status) = &err else { panic!("{err:?}") };
+    assert_eq!(status.code, 422);
+    assert!(status.message.contains("spec.mode: Unsupported value: \"warp\""), "{}", status.message);
+    assert!(status.message.contains("spec.replicas: Invalid value: 20"), "{}", status.message);
+
+    let g = DynamicObject::new("g1", &ar).data(json!({"spec": {"mode": "fast", "extra": true}}));
+    let created = gadgets.create(&PostParams::default(), &g).await.unwrap();
+    assert!(created.data["spec"].get("extra").is_none(), "unknown fields are pruned");
+    assert_eq!(created.data["spec"]["replicas"], 1, "defaulted");
+    assert_eq!(created.data["spec"]["color"], "blue", "defaulted");
+    let strict = DynamicObject::new("g2", &ar).data(json!({"spec": {"mode": "fast", "extra": true}}));
+    let (status, body) = common::send(
+        &client,
+        http::Method::POST,
+        "/apis/example.com/v1/namespaces/default/gadgets?fieldValidation=Strict",
+        "application/json",
+        serde_json::to_vec(&strict).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("unknown field \\\"spec.extra\\\""));
+
+    // Printer columns in Tables.
+    let req = http::Request::builder()
+        .uri("/apis/example.com/v1/namespaces/default/gadgets")
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .unwrap();
+    let table: serde_json::Value = client.request(req).await.unwrap();
+    let names: Vec<&str> =
+        table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    // Upstream adds no Age column when a version declares its own columns.
+    assert_eq!(names, ["Name", "Mode"]);
+    assert_eq!(table["rows"][0]["cells"][1], "fast");
+
+    // The scale subresource follows the CRD's paths.
+    let scaled = gadgets
+        .patch_scale("g1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(3));
+    assert_eq!(gadgets.get("g1").await.unwrap().data["spec"]["replicas"], 3);
+}

@@ -42,6 +42,24 @@ pub(super) struct Call<'a> {
     pub body: Bytes,
 }
 
+/// How responses render: the representation asked for, and a custom resource's printer
+/// columns for Tables.
+#[derive(Debug)]
+pub(super) struct View {
+    pub(super) want: Want,
+    crd: Option<std::sync::Arc<crate::crd::CrdVersion>>,
+}
+
+impl View {
+    pub(super) fn new(api: &Api, res: &ResourceInfo, want: Want) -> Self {
+        Self { want, crd: api.registry().crd_versions().get(&res.group, &res.version, &res.plural) }
+    }
+
+    pub(super) fn printer(&self) -> Option<&crate::crd::schema::PrinterColumns> {
+        self.crd.as_ref().map(|c| &c.printer)
+    }
+}
+
 fn q<'a>(query: &'a Query, k: &str) -> Option<&'a str> {
     query.get(k).map(String::as_str)
 }
@@ -94,7 +112,8 @@ fn list_query(res: &ResourceInfo, path: &ResourcePath, query: &Query) -> Result<
     })
 }
 
-fn list_response(res: &ResourceInfo, out: ListResult, want: Want) -> Result<Response<Body>, StatusError> {
+fn list_response(res: &ResourceInfo, out: ListResult, view: &View) -> Result<Response<Body>, StatusError> {
+    let want = view.want;
     let mut meta = json!({"resourceVersion": out.resource_version.to_string()});
     if let Some(c) = &out.continue_token {
         meta["continue"] = json!(c);
@@ -105,7 +124,10 @@ fn list_response(res: &ResourceInfo, out: ListResult, want: Want) -> Result<Resp
     match want {
         Want::Table { include_object } => {
             let objects: Vec<Value> = out.items.iter().map(|i| i.value().clone()).collect();
-            Ok(respond::json(StatusCode::OK, &table::table(res, &objects, include_object, true, Some(meta))))
+            Ok(respond::json(
+                StatusCode::OK,
+                &table::table(res, &objects, include_object, true, Some(meta), view.printer()),
+            ))
         }
         Want::Metadata => {
             let items: Vec<Value> = out.items.iter().map(|i| table::partial_metadata(i.value())).collect();
@@ -132,19 +154,21 @@ fn list_response(res: &ResourceInfo, out: ListResult, want: Want) -> Result<Resp
     }
 }
 
-fn object_response(code: StatusCode, res: &ResourceInfo, obj: &Value, want: Want) -> Response<Body> {
+fn object_response(code: StatusCode, res: &ResourceInfo, obj: &Value, view: &View) -> Response<Body> {
+    let want = view.want;
     match want {
-        Want::Table { include_object } => {
-            respond::json(code, &table::table(res, std::slice::from_ref(obj), include_object, true, None))
-        }
+        Want::Table { include_object } => respond::json(
+            code,
+            &table::table(res, std::slice::from_ref(obj), include_object, true, None, view.printer()),
+        ),
         Want::Metadata => respond::json(code, &table::partial_metadata(obj)),
         Want::Object => respond::json(code, obj),
     }
 }
 
-fn written(out: WriteOutcome, res: &ResourceInfo, want: Want) -> Response<Body> {
+fn written(out: WriteOutcome, res: &ResourceInfo, view: &View) -> Response<Body> {
     let code = if out.created { StatusCode::CREATED } else { StatusCode::OK };
-    respond::with_warnings(object_response(code, res, &out.object, want), &out.warnings)
+    respond::with_warnings(object_response(code, res, &out.object, view), &out.warnings)
 }
 
 /// Serves one resource request.
@@ -162,6 +186,7 @@ pub(super) async fn handle(
         return Err(StatusError::new(kapi::Reason::NotFound, "the server could not find the requested resource"));
     }
     let want = respond::negotiate(call.accept, q(call.query, "includeObject"));
+    let view = View::new(api, &res, want);
     let ns = path.namespace.as_deref();
     let query = call.query;
     if let Some(sub) = path.subresource.as_deref() {
@@ -202,9 +227,9 @@ pub(super) async fn handle(
                 return Err(verb_not_allowed("list"));
             }
             let lq = list_query(&res, path, query)?;
-            list_response(&res, api.list(&res, &lq).await?, want)
+            list_response(&res, api.list(&res, &lq).await?, &view)
         }
-        (Method::GET, Some(name)) => Ok(object_response(StatusCode::OK, &res, &api.get(&res, ns, name).await?, want)),
+        (Method::GET, Some(name)) => Ok(object_response(StatusCode::OK, &res, &api.get(&res, ns, name).await?, &view)),
         (Method::POST, None) => {
             if !res.allows("create") {
                 return Err(verb_not_allowed("create"));
@@ -217,17 +242,17 @@ pub(super) async fn handle(
                 return Ok(respond::json(StatusCode::CREATED, &out));
             }
             let out = api.create(&res, ns, obj, &write_options(query, call.user_agent)?).await?;
-            Ok(written(out, &res, want))
+            Ok(written(out, &res, &view))
         }
         (Method::PUT, Some(name)) => {
             let obj = body::decode(call.content_type, &call.body)?;
             let out = api.update(&res, ns, name, obj, None, &write_options(query, call.user_agent)?).await?;
-            Ok(written(out, &res, want))
+            Ok(written(out, &res, &view))
         }
         (Method::PATCH, Some(name)) => {
             let pt = patch_type(call.content_type)?;
             let out = api.patch(&res, ns, name, pt, &call.body, None, &write_options(query, call.user_agent)?).await?;
-            Ok(written(out, &res, want))
+            Ok(written(out, &res, &view))
         }
         (Method::DELETE, Some(name)) => {
             let opts = delete_options(&call)?;
@@ -290,17 +315,17 @@ async fn subresource(
     if !res.has_subresource(sub) {
         return Err(StatusError::new(kapi::Reason::NotFound, "the server could not find the requested resource"));
     }
-    let want = respond::negotiate(call.accept, None);
+    let view = View::new(api, res, respond::negotiate(call.accept, None));
     let opts = write_options(call.query, call.user_agent)?;
     match (sub, call.method.clone()) {
-        ("status", Method::GET) => Ok(object_response(StatusCode::OK, res, &api.get(res, ns, name).await?, want)),
+        ("status", Method::GET) => Ok(object_response(StatusCode::OK, res, &api.get(res, ns, name).await?, &view)),
         ("status", Method::PUT) => {
             let obj = body::decode(call.content_type, &call.body)?;
-            Ok(written(api.update(res, ns, name, obj, Some("status"), &opts).await?, res, want))
+            Ok(written(api.update(res, ns, name, obj, Some("status"), &opts).await?, res, &view))
         }
         ("status", Method::PATCH) => {
             let pt = patch_type(call.content_type)?;
-            Ok(written(api.patch(res, ns, name, pt, &call.body, Some("status"), &opts).await?, res, want))
+            Ok(written(api.patch(res, ns, name, pt, &call.body, Some("status"), &opts).await?, res, &view))
         }
         ("scale", Method::GET) => Ok(respond::json(StatusCode::OK, &api.get_scale(res, ns, name).await?)),
         ("scale", Method::PUT) => {

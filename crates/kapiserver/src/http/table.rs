@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+use crate::crd::schema::PrinterColumns;
 use crate::kinds;
 use crate::resources::ResourceInfo;
 
@@ -24,12 +25,17 @@ pub(super) fn table(
     include_object: bool,
     columns: bool,
     list_meta: Option<Value>,
+    printer: Option<&PrinterColumns>,
 ) -> Value {
     let now = SystemTime::now();
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let mut row = json!({"cells": kinds::table::row_cells(&res.group, &res.kind, o, now)});
+            let cells = match printer {
+                Some(p) => p.cells(o, now),
+                None => kinds::table::row_cells(&res.group, &res.kind, o, now),
+            };
+            let mut row = json!({"cells": cells});
             if include_object {
                 row["object"] = partial_metadata(o);
             }
@@ -43,7 +49,10 @@ pub(super) fn table(
         "rows": rows,
     });
     if columns {
-        t["columnDefinitions"] = json!(kinds::table::column_definitions(&res.group, &res.kind));
+        t["columnDefinitions"] = match printer {
+            Some(p) => json!(p.definitions()),
+            None => json!(kinds::table::column_definitions(&res.group, &res.kind)),
+        };
     } else {
         t["columnDefinitions"] = json!(null);
     }

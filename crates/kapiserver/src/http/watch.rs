@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::respond::{Body, Want};
 use super::table;
 use crate::cache::{CacheEvent, Feed};
+use crate::crd::schema::PrinterColumns;
 use crate::filter::Filter;
 use crate::resources::ResourceInfo;
 use crate::rest::Api;
@@ -56,11 +57,17 @@ fn error_line(e: &StatusError) -> Bytes {
     line("ERROR", &obj)
 }
 
-fn encode(res: &ResourceInfo, ev: &CacheEvent, want: Want, first: &mut bool) -> Bytes {
+fn encode(
+    res: &ResourceInfo,
+    ev: &CacheEvent,
+    want: Want,
+    first: &mut bool,
+    printer: Option<&PrinterColumns>,
+) -> Bytes {
     match want {
         Want::Object => line(ev.kind.as_str(), &ev.object.json),
         Want::Table { include_object } => {
-            let t = table::table(res, std::slice::from_ref(&ev.object.value), include_object, *first, None);
+            let t = table::table(res, std::slice::from_ref(&ev.object.value), include_object, *first, None, printer);
             *first = false;
             line(ev.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
         }
@@ -124,6 +131,7 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
             return streaming(rx);
         }
     };
+    let crd = api.registry().crd_versions().get(&res.group, &res.version, &res.plural);
     let res = res.clone();
     let timeout = p.timeout.unwrap_or_else(|| {
         use rand::Rng;
@@ -134,7 +142,7 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
         let mut first = true;
         let mut last_rev = sub.revision;
         for ev in &sub.initial {
-            if tx.send(encode(&res, ev, p.want, &mut first)).await.is_err() {
+            if tx.send(encode(&res, ev, p.want, &mut first, crd.as_ref().map(|c| &c.printer))).await.is_err() {
                 return;
             }
             if !initial_events {
@@ -173,7 +181,7 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
                         }
                         last_rev = ev.revision;
                         let Some(ev) = ev.filtered(&p.filter) else { continue };
-                        if tx.send(encode(&res, &ev, p.want, &mut first)).await.is_err() {
+                        if tx.send(encode(&res, &ev, p.want, &mut first, crd.as_ref().map(|c| &c.printer))).await.is_err() {
                             return;
                         }
                     }

@@ -26,6 +26,14 @@ fn alloc_invalid(field: &str, e: crate::alloc::AllocError) -> StatusError {
     )
 }
 
+fn check_crd(obj: &Value) -> Result<(), StatusError> {
+    let causes = crd::check_schemas(obj);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(StatusError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", meta::name(obj), causes))
+}
+
 impl Api {
     pub(super) async fn admit_create(&self, res: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
         if is(res, "", "Service") {
@@ -42,6 +50,7 @@ impl Api {
                 spec.insert("serviceAccount".into(), json!(sa));
             }
         } else if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
+            check_crd(obj)?;
             crd::accept(obj);
         }
         Ok(())
@@ -80,6 +89,7 @@ impl Api {
             }
             self.allocate_service(res, obj, Some(old))?;
         } else if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
+            check_crd(obj)?;
             crd::accept(obj);
         }
         Ok(())
@@ -166,7 +176,7 @@ impl Api {
     /// Hooks that follow a deletion.
     pub(super) fn after_delete(&self, res: &ResourceInfo, obj: &Value) {
         if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
-            self.registry().set_custom(meta::name(obj), Vec::new());
+            crd::unregister(self.registry(), obj);
         }
     }
 }

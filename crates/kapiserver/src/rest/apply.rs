@@ -82,6 +82,7 @@ impl Api {
             return Err(StatusError::bad_request("apply configuration must set apiVersion and kind"));
         }
         check_type(res, &mut config)?;
+        let warnings = self.check_fields(res, &mut config, opts.field_validation)?;
         match meta::meta_str(&config, "name") {
             Some(n) if n != name => {
                 return Err(StatusError::bad_request(format!(
@@ -126,7 +127,11 @@ impl Api {
             let Some((current, rev)) = live else {
                 match self.create_inner(res, namespace, merged, opts, false).await {
                     Err(e) if e.code() == 409 && e.reason() == kapi::Reason::AlreadyExists => continue,
-                    other => return other,
+                    Ok(mut out) => {
+                        out.warnings.extend(warnings);
+                        return Ok(out);
+                    }
+                    Err(e) => return Err(e),
                 }
             };
             let mut next = merged;
@@ -138,7 +143,7 @@ impl Api {
             match self.store_update(res, key.clone(), next, &current, rev, subresource, opts, false).await {
                 Err(e) if e.code() == 409 && e.reason() == kapi::Reason::Conflict => continue,
                 Err(e) => return Err(e),
-                Ok(object) => return Ok(WriteOutcome { object, created: false, warnings: Vec::new() }),
+                Ok(object) => return Ok(WriteOutcome { object, created: false, warnings }),
             }
         }
         Err(conflict(res, name))

@@ -44,6 +44,33 @@ fn selector_string(sel: &Value) -> String {
 }
 
 impl Api {
+    /// The Scale of `obj`: by the CRD's scale paths for custom resources.
+    fn scale_of(&self, res: &ResourceInfo, obj: &Value) -> Result<Value, StatusError> {
+        let mut scale = to_scale(obj);
+        let paths =
+            self.registry().crd_versions().get(&res.group, &res.version, &res.plural).and_then(|v| v.scale.clone());
+        if let Some(paths) = paths {
+            let st = crate::crd::schema::read_scale(obj, &paths).map_err(StatusError::internal)?;
+            scale["spec"]["replicas"] = json!(st.spec_replicas);
+            scale["status"] = json!({"replicas": st.status_replicas, "selector": st.selector});
+        }
+        Ok(scale)
+    }
+
+    /// Sets the replicas of `obj` (by the CRD's spec path for custom resources).
+    fn set_replicas(&self, res: &ResourceInfo, obj: &mut Value, replicas: i64) -> Result<(), StatusError> {
+        let paths =
+            self.registry().crd_versions().get(&res.group, &res.version, &res.plural).and_then(|v| v.scale.clone());
+        if let Some(paths) = paths {
+            return crate::crd::schema::write_path(obj, &paths.spec_replicas, json!(replicas))
+                .map_err(|e| StatusError::bad_request(e.to_string()));
+        }
+        if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("replicas".into(), json!(replicas));
+        }
+        Ok(())
+    }
+
     /// `GET …/scale`.
     pub async fn get_scale(
         &self,
@@ -51,7 +78,8 @@ impl Api {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, StatusError> {
-        Ok(to_scale(&self.get(res, namespace, name).await?))
+        let obj = self.get(res, namespace, name).await?;
+        self.scale_of(res, &obj)
     }
 
     /// `PUT`/`PATCH …/scale`: `change` turns the current Scale into the wanted one.
@@ -66,7 +94,7 @@ impl Api {
         let key = self.storage().key(res, namespace, name)?;
         for _ in 0..MAX_RETRIES {
             let (current, rev) = self.storage().get(res, key.clone(), name).await?;
-            let scale = to_scale(&current);
+            let scale = self.scale_of(res, &current)?;
             let wanted = match &change {
                 ScaleChange::Replace(v) => (*v).clone(),
                 ScaleChange::Patch(t, body) => {
@@ -93,12 +121,12 @@ impl Api {
                 ));
             }
             let mut next = current.clone();
-            if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("replicas".into(), json!(replicas));
-            }
+            self.set_replicas(res, &mut next, replicas)?;
             strategy::prepare_update(res, &mut next, &current, super::write::is_custom(res));
             match self.store_update(res, key.clone(), next, &current, rev, Some("scale"), opts, true).await {
-                Ok(obj) => return Ok(WriteOutcome { object: to_scale(&obj), created: false, warnings: Vec::new() }),
+                Ok(obj) => {
+                    return Ok(WriteOutcome { object: self.scale_of(res, &obj)?, created: false, warnings: Vec::new() });
+                }
                 Err(e) if e.code() == 409 => continue,
                 Err(e) => return Err(e),
             }

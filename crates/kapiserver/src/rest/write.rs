@@ -164,24 +164,40 @@ fn check_namespace(res: &ResourceInfo, obj: &mut Value, namespace: Option<&str>)
 
 /// 422 from validation errors.
 pub(super) fn invalid(res: &ResourceInfo, name: &str, errors: &[kinds::FieldError]) -> StatusError {
-    let causes = errors
-        .iter()
-        .map(|e| Cause { kind: e.cause_type().to_owned(), field: e.field.clone(), message: e.body() })
-        .collect();
+    invalid_causes(res, name, errors.iter().map(kind_cause).collect())
+}
+
+fn kind_cause(e: &kinds::FieldError) -> Cause {
+    Cause { kind: e.cause_type().to_owned(), field: e.field.clone(), message: e.body() }
+}
+
+fn invalid_causes(res: &ResourceInfo, name: &str, causes: Vec<Cause>) -> StatusError {
     StatusError::invalid(&res.group, &res.kind, name, causes)
 }
 
 impl Api {
-    /// Unknown fields per `fieldValidation`: an error (Strict) or warnings.
-    fn unknown_fields(&self, res: &ResourceInfo, obj: &Value, fv: FieldValidation) -> Result<Vec<String>, StatusError> {
-        if fv == FieldValidation::Ignore {
-            return Ok(Vec::new());
-        }
-        let unknown = match kinds::typed::unknown_fields(&res.group, &res.kind, obj) {
-            Ok(u) => u,
-            Err(e) => return Err(StatusError::bad_request(e)),
+    /// The structural schema of a custom resource's version, if it has one.
+    fn custom_schema(&self, res: &ResourceInfo) -> Option<std::sync::Arc<crate::crd::CrdVersion>> {
+        self.registry().crd_versions().get(&res.group, &res.version, &res.plural)
+    }
+
+    /// Unknown fields per `fieldValidation`: an error (Strict) or warnings. Custom resources
+    /// lose them (pruning, as upstream); built-in kinds are checked against their types.
+    pub(super) fn check_fields(
+        &self,
+        res: &ResourceInfo,
+        obj: &mut Value,
+        fv: FieldValidation,
+    ) -> Result<Vec<String>, StatusError> {
+        let custom = self.custom_schema(res).filter(|v| v.schema.is_some());
+        let unknown = if let Some(schema) = custom.as_ref().and_then(|v| v.schema.as_ref()) {
+            crate::crd::schema::prune(obj, schema)
+        } else if fv == FieldValidation::Ignore {
+            Vec::new()
+        } else {
+            kinds::typed::unknown_fields(&res.group, &res.kind, obj).map_err(StatusError::bad_request)?
         };
-        if unknown.is_empty() {
+        if unknown.is_empty() || fv == FieldValidation::Ignore {
             return Ok(Vec::new());
         }
         let msgs: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
@@ -190,6 +206,36 @@ impl Api {
             return Err(StatusError::bad_request(format!("strict decoding error: {body}")));
         }
         Ok(msgs)
+    }
+
+    /// Upstream's defaulting: the built-in kind's, or the custom resource's schema defaults.
+    fn default_object(&self, res: &ResourceInfo, obj: &mut Value) {
+        kinds::defaults::apply_defaults(&res.group, &res.kind, obj);
+        if let Some(schema) = self.custom_schema(res).as_ref().and_then(|v| v.schema.as_ref()) {
+            crate::crd::schema::apply_defaults(obj, schema);
+        }
+    }
+
+    /// Validation causes of a write (`old` = None on create).
+    fn validation_causes(&self, res: &ResourceInfo, new: &Value, old: Option<&Value>) -> Vec<Cause> {
+        let errors = match old {
+            None => kinds::validation::validate_create(&res.group, &res.kind, new),
+            Some(old) => kinds::validation::validate_update(&res.group, &res.kind, new, old),
+        };
+        let mut causes: Vec<Cause> = errors.iter().map(kind_cause).collect();
+        if let Some(v) = self.custom_schema(res) {
+            if let Some(schema) = &v.schema {
+                for e in crate::crd::schema::validate(new, schema) {
+                    causes.push(Cause { kind: e.reason.to_owned(), field: e.field, message: e.message });
+                }
+            }
+            if let Some(paths) = &v.scale {
+                for e in crate::crd::schema::validate_scale(new, paths, true) {
+                    causes.push(Cause { kind: e.reason.to_owned(), field: e.field, message: e.message });
+                }
+            }
+        }
+        causes
     }
 
     /// Creates an object in `namespace`.
@@ -214,7 +260,7 @@ impl Api {
     ) -> Result<WriteOutcome, StatusError> {
         check_type(res, &mut obj)?;
         check_namespace(res, &mut obj, namespace)?;
-        let warnings = self.unknown_fields(res, &obj, opts.field_validation)?;
+        let warnings = self.check_fields(res, &mut obj, opts.field_validation)?;
         if let (true, Some(ns)) = (res.namespaced, namespace) {
             self.check_namespace(ns).await?;
         }
@@ -228,12 +274,12 @@ impl Api {
                 meta::set(&mut candidate, "name", Value::String(meta::generate_name(prefix)));
             }
             strategy::prepare_create(res, &mut candidate, custom);
-            kinds::defaults::apply_defaults(&res.group, &res.kind, &mut candidate);
+            self.default_object(res, &mut candidate);
             kinds::defaults::prepare_for_create(&res.group, &res.kind, &mut candidate);
             self.admit_create(res, &mut candidate).await?;
-            let errors = kinds::validation::validate_create(&res.group, &res.kind, &candidate);
-            if !errors.is_empty() {
-                return Err(invalid(res, meta::name(&candidate), &errors));
+            let causes = self.validation_causes(res, &candidate, None);
+            if !causes.is_empty() {
+                return Err(invalid_causes(res, meta::name(&candidate), causes));
             }
             if track {
                 track_update(res, None, &mut candidate, None, opts);
@@ -275,7 +321,7 @@ impl Api {
             }
             _ => meta::set(&mut obj, "name", Value::String(name.to_owned())),
         }
-        let warnings = self.unknown_fields(res, &obj, opts.field_validation)?;
+        let warnings = self.check_fields(res, &mut obj, opts.field_validation)?;
         let precondition = match meta::meta_str(&obj, "resourceVersion") {
             Some(rv) if !rv.is_empty() => Some(
                 rv.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid resourceVersion: {rv}")))?,
@@ -333,11 +379,11 @@ impl Api {
         opts: &WriteOptions,
         track: bool,
     ) -> Result<Value, StatusError> {
-        kinds::defaults::apply_defaults(&res.group, &res.kind, &mut next);
+        self.default_object(res, &mut next);
         self.admit_update(res, &mut next, current)?;
-        let errors = kinds::validation::validate_update(&res.group, &res.kind, &next, current);
-        if !errors.is_empty() {
-            return Err(invalid(res, meta::name(&next), &errors));
+        let causes = self.validation_causes(res, &next, Some(current));
+        if !causes.is_empty() {
+            return Err(invalid_causes(res, meta::name(&next), causes));
         }
         if without_rv(&next) == without_rv(current) {
             // A no-op write keeps the resourceVersion, as upstream.
@@ -397,7 +443,7 @@ impl Api {
                 _ => body_pins_rv(body),
             };
             check_type(res, &mut next)?;
-            let warnings = self.unknown_fields(res, &next, opts.field_validation)?;
+            let warnings = self.check_fields(res, &mut next, opts.field_validation)?;
             match subresource {
                 Some("status") => strategy::prepare_status_update(&mut next, &current),
                 Some(other) => return Err(StatusError::bad_request(format!("unsupported subresource {other}"))),

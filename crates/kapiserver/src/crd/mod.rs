@@ -1,9 +1,78 @@
-//! CustomResourceDefinitions: accepting their names and serving their resources.
+//! CustomResourceDefinitions: accepting their names and serving their resources; `schema`
+//! validates, prunes and defaults custom resources by their structural schemas.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
 use crate::meta;
 use crate::resources::{Registry, ResourceInfo, STANDARD_VERBS};
+
+/// What the server needs of one served CRD version to handle its objects.
+#[derive(Debug)]
+pub struct CrdVersion {
+    /// The structural schema (`openAPIV3Schema`), defaults already pruned.
+    pub schema: Option<schema::Structural>,
+    /// `additionalPrinterColumns` (Name and Age when none).
+    pub printer: schema::PrinterColumns,
+    /// The scale subresource's paths.
+    pub scale: Option<schema::ScalePaths>,
+}
+
+type VersionKey = (String, String, String);
+
+/// The served CRD versions by (group, version, plural).
+#[derive(Debug, Default)]
+pub struct CrdVersions {
+    inner: RwLock<HashMap<VersionKey, Arc<CrdVersion>>>,
+}
+
+impl CrdVersions {
+    /// The version of `group`/`version`/`plural`, if a CRD serves it.
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<CrdVersion>> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        g.get(&(group.to_owned(), version.to_owned(), plural.to_owned())).cloned()
+    }
+
+    fn set(&self, crd: &Value, serving: bool) {
+        let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_owned();
+        let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("").to_owned();
+        let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        g.retain(|(gr, _, pl), _| !(gr == &group && pl == &plural));
+        if !serving {
+            return;
+        }
+        for v in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
+            let Some(name) = v.get("name").and_then(Value::as_str) else { continue };
+            let schema = v.pointer("/schema/openAPIV3Schema").and_then(|s| schema::Structural::from_json(s).ok()).map(
+                |mut s| {
+                    s.prune_defaults();
+                    s
+                },
+            );
+            let version =
+                CrdVersion { schema, printer: schema::PrinterColumns::from_version(v), scale: schema::scale_paths(v) };
+            g.insert((group.clone(), name.to_owned(), plural.clone()), Arc::new(version));
+        }
+    }
+}
+
+/// Problems with a CRD's schemas: upstream's structural-schema rules per version.
+pub fn check_schemas(crd: &Value) -> Vec<kapi::status::Cause> {
+    let mut out = Vec::new();
+    for (i, v) in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Some(s) = v.pointer("/schema/openAPIV3Schema") {
+            let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+            for e in schema::check_structural_at(&path, s) {
+                out.push(kapi::status::Cause { kind: e.reason.to_owned(), field: e.field, message: e.message });
+            }
+        }
+    }
+    out
+}
 
 /// Sets the status upstream's CRD controllers would: names accepted, established, and the
 /// storage version recorded.
@@ -103,7 +172,14 @@ pub fn resources(crd: &Value) -> Vec<ResourceInfo> {
 pub fn register(registry: &Registry, crd: &Value) {
     let name = meta::name(crd);
     let serving = crd.pointer("/metadata/deletionTimestamp").is_none();
+    registry.crd_versions().set(crd, serving);
     registry.set_custom(name, if serving { resources(crd) } else { Vec::new() });
+}
+
+/// Stops serving what `crd` defined.
+pub fn unregister(registry: &Registry, crd: &Value) {
+    registry.crd_versions().set(crd, false);
+    registry.set_custom(meta::name(crd), Vec::new());
 }
 
 #[cfg(test)]
