@@ -108,3 +108,36 @@ fn members_are_added_and_removed_at_run_time() {
     eventually(Duration::from_secs(10), || (etcdctl_ok(&ep, &["member", "list"]).lines().count() == 3).then_some(()));
     eventually(Duration::from_secs(10), || etcdctl(&ep, &["put", "after-remove", "1"]).status.success().then_some(()));
 }
+
+/// What `kube-apiserver --etcd-servers a,b,c` uses: one backend over all members keeps
+/// working when a member (here the leader) dies.
+#[test]
+fn remote_backend_over_the_cluster_survives_losing_a_member() {
+    use kstore::backend::{Backend, RemoteBackend};
+    let root = tempfile::tempdir().unwrap();
+    let (mut members, cluster) = members(root.path(), 3);
+    for m in &mut members {
+        m.start(&cluster, "new");
+    }
+    let leader = eventually(Duration::from_secs(15), || leader_of(&members));
+    let endpoints: Vec<String> = members.iter().map(Member::endpoint).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let backend = eventually(Duration::from_secs(10), || rt.block_on(RemoteBackend::connect_cluster(&endpoints)).ok());
+    let create = |key: String| {
+        eventually(Duration::from_secs(20), || {
+            rt.block_on(backend.create(key.clone().into(), "v".into(), None)).ok().or_else(|| {
+                // Already created by an attempt whose answer was lost.
+                rt.block_on(backend.get(key.clone().into())).ok().and_then(|g| g.kv.map(|kv| kv.mod_revision))
+            })
+        })
+    };
+    for i in 0..5 {
+        create(format!("/r/before{i}"));
+    }
+    members[leader].kill();
+    for i in 0..20 {
+        create(format!("/r/after{i}"));
+    }
+    let listed = rt.block_on(backend.list("/r/".into(), Default::default())).unwrap();
+    assert_eq!(listed.items.len(), 25);
+}

@@ -63,14 +63,12 @@ async fn backend(args: &Args) -> Result<DynBackend, Box<dyn std::error::Error>> 
         let store = Store::open(StoreConfig::single(1, Some(args.data_dir.join("store")))).await?;
         return Ok(Arc::new(EmbeddedBackend::new(Arc::new(store))));
     }
-    let mut last = None;
-    for url in &args.etcd_servers {
-        match RemoteBackend::connect(url).await {
-            Ok(b) => return Ok(Arc::new(b)),
-            Err(e) => last = Some(format!("{url}: {e}")),
-        }
+    // Several members: requests are spread over those that answer, so losing a minority
+    // of an etcd cluster does not stop the API server.
+    match RemoteBackend::connect_cluster(&args.etcd_servers).await {
+        Ok(b) => Ok(Arc::new(b)),
+        Err(e) => Err(format!("no etcd server reachable at {}: {e}", args.etcd_servers.join(",")).into()),
     }
-    Err(format!("no etcd server reachable ({})", last.unwrap_or_default()).into())
 }
 
 #[tokio::main]

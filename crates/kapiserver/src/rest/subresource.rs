@@ -125,7 +125,11 @@ impl Api {
             strategy::prepare_update(res, &mut next, &current, super::write::is_custom(res));
             match self.store_update(res, key.clone(), next, &current, rev, Some("scale"), opts, true).await {
                 Ok(obj) => {
-                    return Ok(WriteOutcome { object: self.scale_of(res, &obj)?, created: false, warnings: Vec::new() });
+                    return Ok(WriteOutcome {
+                        object: self.scale_of(res, &obj)?,
+                        created: false,
+                        warnings: Vec::new(),
+                    });
                 }
                 Err(e) if e.code() == 409 => continue,
                 Err(e) => return Err(e),

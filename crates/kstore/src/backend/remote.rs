@@ -44,6 +44,18 @@ impl RemoteBackend {
         Ok(Self::new(Client::connect(endpoint).await?))
     }
 
+    /// A backend over several members of one cluster (see [`Client::connect_cluster`]);
+    /// returns once one of them answers a read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is kept from an abandoned attempt.
+    pub async fn connect_cluster(endpoints: &[String]) -> Result<Self, BackendError> {
+        let backend = Self::new(Client::connect_cluster(endpoints)?);
+        backend.timed(backend.client.status()).await?;
+        Ok(backend)
+    }
+
     /// Sets how long a call may wait for an answer before it fails with
     /// [`BackendError::Unavailable`].
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {

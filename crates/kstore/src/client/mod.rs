@@ -103,6 +103,31 @@ impl Client {
         })
     }
 
+    /// A client spreading requests over several members of one cluster (`--etcd-servers`
+    /// with more than one URL): members that cannot be reached are skipped until they can,
+    /// so the client survives the loss of any minority. Connections are made lazily.
+    pub fn connect_cluster(endpoints: &[String]) -> Result<Client, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::Connect("no endpoints given".into()));
+        }
+        let mut list = Vec::with_capacity(endpoints.len());
+        for e in endpoints {
+            let url = if e.contains("://") { e.clone() } else { format!("http://{e}") };
+            let ep = Endpoint::from_shared(url)
+                .map_err(|err| ClientError::Connect(format!("{e}: {err}")))?
+                .connect_timeout(Duration::from_secs(3))
+                .tcp_nodelay(true);
+            list.push(ep);
+        }
+        let channel = Channel::balance_list(list.into_iter());
+        Ok(Client {
+            kv: KvClient::new(channel.clone()),
+            watch: WatchClient::new(channel.clone()),
+            lease: LeaseClient::new(channel.clone()),
+            maintenance: MaintenanceClient::new(channel),
+        })
+    }
+
     /// Reads a key or range.
     pub async fn range(&self, req: &RangeRequest) -> Result<RangeResponse, ClientError> {
         let resp = self.kv.clone().range(convert::range_request(req)).await?;
