@@ -185,6 +185,14 @@ pub struct StatusError {
     reason: Reason,
     code: u16,
     message: String,
+    // Boxed: errors travel through every `Result` of the API server, and most carry no
+    // details.
+    details: Box<Details>,
+}
+
+/// `Status.details`, apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Details {
     name: Option<String>,
     group: Option<String>,
     kind: Option<String>,
@@ -203,22 +211,13 @@ impl fmt::Display for StatusError {
 impl StatusError {
     /// An error with a reason, its standard code and a message.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            code: reason.code(),
-            message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
-            retry_after_seconds: None,
-        }
+        Self { reason, code: reason.code(), message: message.into(), details: Box::default() }
     }
 
     fn about(mut self, gr: &GroupResource, name: &str) -> Self {
-        self.group = Some(gr.group.clone());
-        self.kind = Some(gr.resource.clone());
-        self.name = (!name.is_empty()).then(|| name.to_owned());
+        self.details.group = Some(gr.group.clone());
+        self.details.kind = Some(gr.resource.clone());
+        self.details.name = (!name.is_empty()).then(|| name.to_owned());
         self
     }
 
@@ -245,10 +244,10 @@ impl StatusError {
             many => format!("[{}]", many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
         };
         let mut e = Self::new(Reason::Invalid, format!("{qualified} \"{name}\" is invalid: {body}"));
-        e.group = Some(group.to_owned());
-        e.kind = Some(kind.to_owned());
-        e.name = (!name.is_empty()).then(|| name.to_owned());
-        e.causes = causes;
+        e.details.group = Some(group.to_owned());
+        e.details.kind = Some(kind.to_owned());
+        e.details.name = (!name.is_empty()).then(|| name.to_owned());
+        e.details.causes = causes;
         e
     }
 
@@ -286,15 +285,15 @@ impl StatusError {
     pub fn method_not_allowed(gr: &GroupResource, verb: &str) -> Self {
         let mut e =
             Self::new(Reason::MethodNotAllowed, format!("{verb} is not supported on resources of kind \"{gr}\""));
-        e.group = Some(gr.group.clone());
-        e.kind = Some(gr.resource.clone());
+        e.details.group = Some(gr.group.clone());
+        e.details.kind = Some(gr.resource.clone());
         e
     }
 
     /// 500 `Internal error occurred: <why>`.
     pub fn internal(why: impl fmt::Display) -> Self {
         let mut e = Self::new(Reason::InternalError, format!("Internal error occurred: {why}"));
-        e.causes.push(Cause {
+        e.details.causes.push(Cause {
             kind: "UnexpectedServerResponse".into(),
             field: String::new(),
             message: why.to_string(),
@@ -305,14 +304,14 @@ impl StatusError {
     /// 429 with a retry hint.
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: i32) -> Self {
         let mut e = Self::new(Reason::TooManyRequests, message);
-        e.retry_after_seconds = Some(retry_after_seconds);
+        e.details.retry_after_seconds = Some(retry_after_seconds);
         e
     }
 
     /// 504 `Timeout: <message>` with a retry hint.
     pub fn timeout(message: impl fmt::Display, retry_after_seconds: i32) -> Self {
         let mut e = Self::new(Reason::Timeout, format!("Timeout: {message}"));
-        e.retry_after_seconds = Some(retry_after_seconds);
+        e.details.retry_after_seconds = Some(retry_after_seconds);
         e
     }
 
@@ -323,7 +322,7 @@ impl StatusError {
 
     /// Adds field-level causes (`details.causes`).
     pub fn with_causes(mut self, causes: Vec<Cause>) -> Self {
-        self.causes.extend(causes);
+        self.details.causes.extend(causes);
         self
     }
 
@@ -344,26 +343,26 @@ impl StatusError {
 
     /// The object's name, when the error is about one object.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.details.name.as_deref()
     }
 
     /// Field-level causes (Invalid errors).
     pub fn causes(&self) -> &[Cause] {
-        &self.causes
+        &self.details.causes
     }
 
     /// Seconds the client should wait before retrying, when given.
     pub fn retry_after_seconds(&self) -> Option<i32> {
-        self.retry_after_seconds
+        self.details.retry_after_seconds
     }
 
     /// The `Status` object to send (`kind: Status`, `status: Failure`).
     pub fn to_status(&self) -> Status {
-        let has_details = self.name.is_some()
-            || self.group.is_some()
-            || self.kind.is_some()
-            || !self.causes.is_empty()
-            || self.retry_after_seconds.is_some();
+        let has_details = self.details.name.is_some()
+            || self.details.group.is_some()
+            || self.details.kind.is_some()
+            || !self.details.causes.is_empty()
+            || self.details.retry_after_seconds.is_some();
         Status {
             code: Some(i32::from(self.code)),
             message: Some(self.message.clone()),
@@ -371,13 +370,14 @@ impl StatusError {
             reason: (self.reason != Reason::Unknown).then(|| self.reason.as_str().to_owned()),
             status: Some("Failure".to_owned()),
             details: has_details.then(|| StatusDetails {
-                name: self.name.clone(),
-                group: self.group.clone().filter(|g| !g.is_empty()),
-                kind: self.kind.clone(),
+                name: self.details.name.clone(),
+                group: self.details.group.clone().filter(|g| !g.is_empty()),
+                kind: self.details.kind.clone(),
                 uid: None,
-                retry_after_seconds: self.retry_after_seconds,
-                causes: (!self.causes.is_empty()).then(|| {
-                    self.causes
+                retry_after_seconds: self.details.retry_after_seconds,
+                causes: (!self.details.causes.is_empty()).then(|| {
+                    self.details
+                        .causes
                         .iter()
                         .map(|c| StatusCause {
                             reason: Some(c.kind.clone()),
@@ -399,20 +399,22 @@ impl StatusError {
             reason,
             code,
             message: status.message.clone().unwrap_or_default(),
-            name: details.name,
-            group: details.group,
-            kind: details.kind,
-            causes: details
-                .causes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| Cause {
-                    kind: c.reason.unwrap_or_default(),
-                    field: c.field.unwrap_or_default(),
-                    message: c.message.unwrap_or_default(),
-                })
-                .collect(),
-            retry_after_seconds: details.retry_after_seconds,
+            details: Box::new(Details {
+                name: details.name,
+                group: details.group,
+                kind: details.kind,
+                causes: details
+                    .causes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| Cause {
+                        kind: c.reason.unwrap_or_default(),
+                        field: c.field.unwrap_or_default(),
+                        message: c.message.unwrap_or_default(),
+                    })
+                    .collect(),
+                retry_after_seconds: details.retry_after_seconds,
+            }),
         }
     }
 }

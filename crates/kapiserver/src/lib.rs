@@ -1,4 +1,3 @@
-#![allow(clippy::result_large_err)] // StatusError (136 bytes) is the API error on every path; see kapi::StatusError.
 //! A Kubernetes API server as a library.
 //!
 //! kapiserver serves the Kubernetes REST and watch API over any [`kstore::backend::Backend`]:
