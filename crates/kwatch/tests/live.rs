@@ -150,3 +150,70 @@ async fn in_process_source_against_kapiserver() {
     exercise(&live, source).await;
     live.cancel.cancel();
 }
+
+/// A server with a 16-event watch window cuts a watch that falls behind a burst; the
+/// reflector resumes or relists (410) and the cache still ends equal to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informer_converges_when_the_server_cuts_its_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let config =
+        Config { data_dir: dir.path().join("data"), secure_port: 0, watch_cache_size: 16, ..Config::default() };
+    let server =
+        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let live = Live { server, kubeconfig, _dir: dir, cancel };
+
+    let config = kwatch::http::Config::from_kubeconfig(&live.kubeconfig, None).unwrap();
+    let source: HttpListerWatcher<Pod> =
+        HttpListerWatcher::new(Client::new(&config).unwrap(), ApiResource::of::<Pod>(), Some("default"));
+    let informer = SharedInformer::builder(source).config(ReflectorConfig::new("pods")).build().unwrap();
+    // A handler that never reads must not hold anything back either.
+    let _idle = informer.subscribe(4, None);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn({
+        let (informer, stop) = (informer.clone(), stop.clone());
+        async move { informer.run(stop).await }
+    });
+    let cache = informer.store();
+    tokio::time::timeout(Duration::from_secs(10), cache.wait_until_synced()).await.unwrap().unwrap();
+
+    // A burst far larger than the window, with deletes mixed in.
+    let creates = (0..120).map(|i| {
+        let live = &live;
+        async move { create_pod(live, &format!("p{i}")).await }
+    });
+    futures_util::future::join_all(creates).await;
+    for i in (0..120).step_by(2) {
+        delete_pod(&live, &format!("p{i}")).await;
+    }
+    let want: Vec<String> = (0..120).filter(|i| i % 2 == 1).map(|i| format!("p{i}")).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut names: Vec<String> = cache.list().iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+        names.sort_by_key(|n| n[1..].parse::<u32>().unwrap_or(0));
+        if names == want {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "cache did not converge: {} objects", names.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The burst did cut the first watch: the reflector watched again.
+    let client = Client::new(&config).unwrap();
+    let resp = client.send(http::Method::GET, "/metrics", None).await.unwrap();
+    let text = String::from_utf8(http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes().to_vec())
+        .unwrap();
+    let watches: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{") && l.contains("verb=\"WATCH\"") && l.contains("resource=\"pods\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(watches >= 2.0, "the watch was never cut ({watches} watch requests)");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    live.cancel.cancel();
+}
