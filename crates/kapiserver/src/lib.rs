@@ -38,6 +38,8 @@ pub mod cache;
 pub mod convert;
 pub mod crd;
 pub mod filter;
+mod gofmt;
+mod gotime;
 pub mod http;
 pub mod kinds;
 pub mod meta;

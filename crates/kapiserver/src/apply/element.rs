@@ -6,6 +6,8 @@ use std::fmt::{self, Write as _};
 
 use serde_json::{Number, Value};
 
+use crate::gofmt;
+
 /// One step of a field path, as structured-merge-diff defines it.
 ///
 /// Elements are totally ordered like upstream (`Field` < `Key` < `Value` < `Index`, then by
@@ -94,7 +96,7 @@ impl PathElement {
                 other => return Err(format!("expected a JSON object in key element, got {other}")),
             },
             b'i' => Self::Index(
-                rest.parse().map_err(|_| format!("strconv.Atoi: parsing {}: invalid syntax", go_quote(rest)))?,
+                rest.parse().map_err(|_| format!("strconv.Atoi: parsing {}: invalid syntax", gofmt::quote(rest)))?,
             ),
             _ => return Ok(None),
         };
@@ -278,50 +280,11 @@ fn go_value_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => match num(n) {
             Num::Int(i) => i.to_string(),
-            Num::Float(f) => go_format_float_v(f),
+            Num::Float(f) => gofmt::float_v(f),
         },
-        Value::String(s) => go_quote(s),
+        Value::String(s) => gofmt::quote(s),
         Value::Array(items) => format!("[{}]", items.iter().map(go_value_string).collect::<Vec<_>>().join(",")),
         Value::Object(map) => map.iter().map(|(k, v)| format!("{k}={}", go_value_string(v))).collect(),
-    }
-}
-
-/// Splits Rust's shortest `{:e}` form into its digits-with-point and exponent.
-fn shortest_exp(f: f64) -> (String, i32) {
-    let text = format!("{f:e}");
-    match text.split_once('e') {
-        Some((mantissa, exp)) => (mantissa.to_owned(), exp.parse().unwrap_or(0)),
-        None => (text, 0),
-    }
-}
-
-fn go_exp_suffix(exp: i32, min_digits: usize) -> String {
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("e{sign}{:0width$}", exp.unsigned_abs(), width = min_digits)
-}
-
-/// Go's `%v` of a float64 (`%g` with the shortest digits: exponent form below 1e-4 and from
-/// 1e6 on, e.g. `1e+06`).
-#[must_use]
-pub(crate) fn go_format_float_v(f: f64) -> String {
-    if f == 0.0 || !f.is_finite() {
-        return format!("{f}");
-    }
-    let (mantissa, exp) = shortest_exp(f);
-    if !(-4..6).contains(&exp) { format!("{mantissa}{}", go_exp_suffix(exp, 2)) } else { format!("{f}") }
-}
-
-/// A float as Go's JSON encoders write it: plain below 1e21, exponent form (`1e+21`,
-/// `1e-7`) outside `[1e-6, 1e21)`.
-fn go_json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let (mantissa, exp) = shortest_exp(f);
-        // Go prints at least two exponent digits, then its JSON writer trims `e-07` to `e-7`.
-        let digits = if exp < 0 { 1 } else { 2 };
-        format!("{mantissa}{}", go_exp_suffix(exp, digits))
-    } else {
-        format!("{f}")
     }
 }
 
@@ -333,7 +296,7 @@ pub(crate) fn write_go_json(out: &mut String, v: &Value) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match num(n) {
             Num::Int(i) => out.push_str(&i.to_string()),
-            Num::Float(f) => out.push_str(&go_json_float(f)),
+            Num::Float(f) => out.push_str(&gofmt::float_json(f)),
         },
         Value::String(s) => write_json_string(out, s, true),
         Value::Array(items) => {
@@ -394,58 +357,6 @@ pub(crate) fn write_json_string(out: &mut String, s: &str, html: bool) {
     out.push('"');
 }
 
-/// Go's `unicode.IsPrint`, approximated without Unicode tables: control, format, private-use
-/// and non-ASCII space characters are not printable.
-#[must_use]
-pub(crate) fn is_go_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    if c.is_control() || c.is_whitespace() {
-        return false;
-    }
-    let u = c as u32;
-    let format_or_private = matches!(u,
-        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
-        | 0xE000..=0xF8FF | 0xFEFF | 0xFFF9..=0xFFFB | 0xFFFE..=0xFFFF
-        | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
-        | 0xE0001 | 0xE0020..=0xE007F | 0xF0000..=0x10FFFF);
-    !format_or_private
-}
-
-/// Go's `strconv.Quote` (`%q`): printable characters kept, others escaped.
-#[must_use]
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_go_print(c) => out.push(c),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (c as u32) < 0x10000 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,16 +414,16 @@ mod tests {
 
     #[test]
     fn go_number_and_string_forms() {
-        assert_eq!(go_format_float_v(1.5), "1.5");
-        assert_eq!(go_format_float_v(1e6), "1e+06");
-        assert_eq!(go_format_float_v(123456.0), "123456");
-        assert_eq!(go_format_float_v(0.0001), "0.0001");
-        assert_eq!(go_format_float_v(0.00001), "1e-05");
+        assert_eq!(gofmt::float_v(1.5), "1.5");
+        assert_eq!(gofmt::float_v(1e6), "1e+06");
+        assert_eq!(gofmt::float_v(123456.0), "123456");
+        assert_eq!(gofmt::float_v(0.0001), "0.0001");
+        assert_eq!(gofmt::float_v(0.00001), "1e-05");
         assert_eq!(go_json(&json!(1e21)), "1e+21");
         assert_eq!(go_json(&json!(1.5e-7)), "1.5e-7");
         assert_eq!(go_json(&json!(2.0)), "2");
         assert_eq!(go_json(&json!({"b": [true, null], "a": "<&>"})), r#"{"a":"\u003c\u0026\u003e","b":[true,null]}"#);
-        assert_eq!(go_quote("a\"b\\\n\u{1}é\u{200b}"), r#""a\"b\\\n\x01é\u200b""#);
-        assert!(is_go_print('é') && !is_go_print('\u{a0}') && !is_go_print('\u{7f}'));
+        assert_eq!(gofmt::quote("a\"b\\\n\u{1}é\u{200b}"), r#""a\"b\\\n\x01é\u200b""#);
+        assert!(gofmt::is_go_printable('é') && !gofmt::is_go_printable('\u{a0}') && !gofmt::is_go_printable('\u{7f}'));
     }
 }

@@ -98,10 +98,10 @@ impl Conflict {
     /// `"kubectl"`, `"ctrl" with subresource "status"`.
     #[must_use]
     pub fn manager_display(&self) -> String {
-        let mut out = element::go_quote(&self.manager);
+        let mut out = crate::gofmt::quote(&self.manager);
         if !self.subresource.is_empty() {
             out.push_str(" with subresource ");
-            out.push_str(&element::go_quote(&self.subresource));
+            out.push_str(&crate::gofmt::quote(&self.subresource));
         }
         if self.operation == Operation::Update {
             out.push_str(" using ");

@@ -133,7 +133,7 @@ impl<'s> Typed<'s> {
                     })
                     .collect();
                 if fields.is_empty() {
-                    let quoted: Vec<String> = keys.iter().map(|k| super::element::go_quote(k)).collect();
+                    let quoted: Vec<String> = keys.iter().map(|k| crate::gofmt::quote(k)).collect();
                     return Err(format!(
                         "associative list with keys has an element that omits all key fields [{}] (and doesn't have default values for any key fields)",
                         quoted.join(" ")

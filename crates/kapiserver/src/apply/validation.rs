@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::element::{go_quote, is_go_print};
+use crate::gofmt;
 
 /// Longest field manager name, in bytes (`FieldManagerMaxLength`).
 pub const FIELD_MANAGER_MAX_LENGTH: usize = 128;
@@ -14,7 +14,7 @@ pub const FIELD_MANAGER_MAX_LENGTH: usize = 128;
 pub fn manager_from_user_agent(user_agent: &str) -> String {
     let prefix = user_agent.split('/').next().unwrap_or_default();
     let mut out = String::new();
-    for c in prefix.chars().filter(|c| is_go_print(*c)) {
+    for c in prefix.chars().filter(|c| gofmt::is_go_printable(*c)) {
         if out.len() + c.len_utf8() > FIELD_MANAGER_MAX_LENGTH {
             break;
         }
@@ -96,12 +96,12 @@ pub fn validate_field_manager(field_manager: &str, is_apply: bool) -> Result<(),
         });
     }
     for (position, c) in field_manager.char_indices() {
-        if !is_go_print(c) {
+        if !gofmt::is_go_printable(c) {
             causes.push(FieldManagerCause {
                 reason: "FieldValueInvalid",
                 message: format!(
                     "Invalid value: {}: invalid character U+{:04X} (at position {position})",
-                    go_quote(field_manager),
+                    gofmt::quote(field_manager),
                     c as u32
                 ),
             });

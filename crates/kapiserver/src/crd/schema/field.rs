@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::gofmt::{self, Num};
+use crate::gofmt::{self, Num};
 
 /// One validation failure, as it appears in a `Status` cause.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::gofmt::{self, Num};
+use crate::gofmt::{self, Num};
 
 /// Why a JSONPath expression does not parse or evaluate (messages are client-go's).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::field::{Bad, FieldError, FieldPath};
-use super::gofmt::{self, Num};
 use super::structural::Structural;
+use crate::gofmt::{self, Num};
 
 /// Checks every set and map list below the object `obj`.
 pub(crate) fn validate(path: &FieldPath, s: &Structural, obj: &Value) -> Vec<FieldError> {

@@ -33,7 +33,6 @@ mod defaults;
 mod embedded;
 mod field;
 mod formats;
-mod gofmt;
 mod goregex;
 mod jsonpath;
 mod listtype;

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::field::{Bad, FieldError, FieldPath};
 use super::formats;
-use super::gofmt::{self, Num, go_f64_to_i64};
 use super::structural::Structural;
+use crate::gofmt::{self, Num, go_f64_to_i64};
 
 const IN: &str = "body";
 

@@ -4,13 +4,14 @@
 //! columns gets upstream's default `Age` column (`.metadata.creationTimestamp`). There is no
 //! implicit `Age` column otherwise.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use super::formats::parse_date;
-use super::gofmt::{Num, go_f64_to_i64};
 use super::jsonpath::JsonPath;
+use crate::gofmt::{Num, go_f64_to_i64};
+use crate::gotime::{GO_ZERO_TIME, days_from_civil, human_duration_nanos, system_nanos};
 
 const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although \
     some resources may allow a client to request the generation of an appropriate name automatically. Name is \
@@ -59,7 +60,7 @@ impl PrinterColumns {
         for c in declared {
             let json_path = text(c, "jsonPath");
             let Ok(path) = JsonPath::parse(&format!("{{{json_path}}}")) else {
-                invalid = Some(format!("unrecognized column definition {}", super::gofmt::quote(json_path)));
+                invalid = Some(format!("unrecognized column definition {}", crate::gofmt::quote(json_path)));
                 break;
             };
             let description = match text(c, "description") {
@@ -132,32 +133,21 @@ fn cell(column_type: &str, v: &Value, now: SystemTime) -> Value {
             "" | "null" => "<unknown>".to_owned(),
             s => match parse_rfc3339_nanos(s) {
                 None => "<invalid>".to_owned(),
-                Some(ZERO_TIME_NANOS) => "<unknown>".to_owned(),
-                Some(t) => human_duration(since(now, t)),
+                Some(GO_ZERO_TIME) => "<unknown>".to_owned(),
+                Some(t) => human_duration_nanos(system_nanos(now) - t),
             },
         }),
         _ => Value::Null,
     }
 }
 
-/// `0001-01-01T00:00:00Z` (Go's zero time) in Unix nanoseconds.
-const ZERO_TIME_NANOS: i128 = -62_135_596_800 * 1_000_000_000;
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn two_digits(s: &str, max: u32) -> Option<u32> {
     if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) { s.parse().ok().filter(|v| *v <= max) } else { None }
 }
 
-/// Go's `time.Parse(time.RFC3339, s)` (fast path): Unix nanoseconds.
+/// Go's `time.Parse(time.RFC3339, s)` (fast path): Unix nanoseconds. Stricter than
+/// [`crate::gotime::parse_rfc3339`] (two-digit fields, upper-case `T`/`Z`), as upstream's
+/// printer columns are.
 pub(crate) fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
     let date = s.get(..10)?;
     let (y, mo, d) = parse_date(date)?;
@@ -192,63 +182,18 @@ pub(crate) fn parse_rfc3339_nanos(s: &str) -> Option<i128> {
         let o = (oh * 60 + om) * 60;
         if rb[0] == b'-' { -o } else { o }
     };
-    let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec)
+    let secs = days_from_civil(y, i64::from(mo), i64::from(d)) * 86_400
+        + i64::from(hour) * 3600
+        + i64::from(min) * 60
+        + i64::from(sec)
         - offset_secs;
     Some(i128::from(secs) * 1_000_000_000 + nanos)
-}
-
-/// `now - t` as a Go `Duration` (saturating nanoseconds).
-fn since(now: SystemTime, t: i128) -> i64 {
-    let now = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    };
-    (now - t).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-}
-
-/// apimachinery's `duration.HumanDuration`.
-pub(crate) fn human_duration(d: i64) -> String {
-    const SECOND: i64 = 1_000_000_000;
-    const MINUTE: i64 = 60 * SECOND;
-    const HOUR: i64 = 60 * MINUTE;
-    let seconds = d / SECOND;
-    if seconds < -1 {
-        return "<invalid>".to_owned();
-    } else if seconds < 0 {
-        return "0s".to_owned();
-    } else if seconds < 60 * 2 {
-        return format!("{seconds}s");
-    }
-    let minutes = d / MINUTE;
-    if minutes < 10 {
-        let s = (d / SECOND) % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
-    } else if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = d / HOUR;
-    if hours < 8 {
-        let m = (d / MINUTE) % 60;
-        if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") }
-    } else if hours < 48 {
-        format!("{hours}h")
-    } else if hours < 24 * 8 {
-        let h = hours % 24;
-        if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) }
-    } else if hours < 24 * 365 * 2 {
-        format!("{}d", hours / 24)
-    } else if hours < 24 * 365 * 8 {
-        let dy = (hours / 24) % 365;
-        if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) }
-    } else {
-        format!("{}y", hours / 24 / 365)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(rfc3339: &str) -> SystemTime {
         let nanos = parse_rfc3339_nanos(rfc3339).unwrap();
@@ -373,7 +318,7 @@ mod tests {
             (9 * 365 * 24 * 3600 * S, "9y"),
         ];
         for (d, want) in cases {
-            assert_eq!(human_duration(d), want, "{d}");
+            assert_eq!(human_duration_nanos(i128::from(d)), want, "{d}");
         }
     }
 }

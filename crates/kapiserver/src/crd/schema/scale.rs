@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::field::{Bad, FieldError, FieldPath};
-use super::gofmt::{self, Num};
+use crate::gofmt::{self, Num};
 
 /// `subresources.scale` of a CRD version.
 #[derive(Clone, Debug, PartialEq, Eq)]

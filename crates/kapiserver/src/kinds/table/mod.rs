@@ -8,7 +8,7 @@ mod pod;
 mod rows;
 #[cfg(test)]
 mod tests;
-mod time;
+use crate::gotime as time;
 
 use std::time::SystemTime;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::time::{human_duration_nanos, since, timestamp};
+use crate::gotime::{human_duration_nanos, since, timestamp};
 
 fn arr(v: Option<&Value>) -> &[Value] {
     v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use super::cell_name;
-use super::time::{human_duration_nanos, since, timestamp};
+use crate::gotime::{human_duration_nanos, since, timestamp};
 
 fn arr<'a>(v: &'a Value, ptr: &str) -> &'a [Value] {
     v.pointer(ptr).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])

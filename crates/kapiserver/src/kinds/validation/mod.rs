@@ -205,29 +205,9 @@ pub fn go_value(value: &Value) -> String {
     }
 }
 
-/// Quotes a string like Go's `strconv.Quote` (printable Unicode kept, controls escaped).
+/// Quotes a string like Go's `strconv.Quote` (printable Unicode kept, the rest escaped).
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::gofmt::quote(s)
 }
 
 /// `Kind` for the core group, `Kind.group` otherwise (upstream `GroupKind.String`).

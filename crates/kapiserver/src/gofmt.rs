@@ -134,7 +134,12 @@ pub(crate) fn num_v(n: Num) -> String {
 
 static PRINTABLE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$").ok());
 
-fn is_go_printable(c: char) -> bool {
+/// Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and ASCII space.
+pub(crate) fn is_go_printable(c: char) -> bool {
+    if c.is_ascii() {
+        // The common case, without the regex: ASCII graphic characters and space.
+        return (' '..='~').contains(&c);
+    }
     let mut buf = [0u8; 4];
     match PRINTABLE.as_ref() {
         Some(re) => re.is_match(c.encode_utf8(&mut buf)),

@@ -1,10 +1,11 @@
-//! Timestamps and upstream's `duration.HumanDuration`, on nanoseconds since the Unix epoch.
+//! Timestamps and upstream's `duration.HumanDuration`, on nanoseconds since the Unix epoch,
+//! shared by Tables, CRD printer columns and managedFields ordering.
 
 use std::time::SystemTime;
 
-const NANOS: i128 = 1_000_000_000;
+pub(crate) const NANOS: i128 = 1_000_000_000;
 /// `0001-01-01T00:00:00Z`, Go's zero `time.Time`, which upstream prints as `<unknown>`.
-const GO_ZERO_TIME: i128 = -62_135_596_800 * NANOS;
+pub(crate) const GO_ZERO_TIME: i128 = -62_135_596_800 * NANOS;
 
 /// Nanoseconds since the epoch for `now` (negative before 1970).
 pub(crate) fn system_nanos(now: SystemTime) -> i128 {
@@ -15,7 +16,7 @@ pub(crate) fn system_nanos(now: SystemTime) -> i128 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
