@@ -160,15 +160,6 @@ pub fn builtin() -> Vec<ResourceInfo> {
     ]
 }
 
-/// The group/version a request names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupVersion {
-    /// Group, empty for core.
-    pub group: String,
-    /// Version.
-    pub version: String,
-}
-
 /// All served resources, built-in and custom; cheap to read, replaced wholesale when a
 /// CustomResourceDefinition is established or removed.
 #[derive(Debug, Clone, Default)]

@@ -91,7 +91,7 @@ impl Storage {
     /// Creates an object; fails with AlreadyExists when the key exists.
     pub async fn create(&self, res: &ResourceInfo, key: Bytes, obj: &mut Value) -> Result<i64, StatusError> {
         let name = meta::name(obj).to_owned();
-        let bytes = encode(&convert::to_storage(res, obj.clone()))?;
+        let bytes = encode_for(res, obj)?;
         let rev = self.backend.create(key, bytes, None).await.map_err(|e| store_error(res, &name, e))?;
         meta::set(obj, "resourceVersion", Value::String(rev.to_string()));
         Ok(rev)
@@ -106,7 +106,7 @@ impl Storage {
         expected: i64,
     ) -> Result<i64, StatusError> {
         let name = meta::name(obj).to_owned();
-        let bytes = encode(&convert::to_storage(res, obj.clone()))?;
+        let bytes = encode_for(res, obj)?;
         let rev = self.backend.update(key, bytes, expected, None).await.map_err(|e| store_error(res, &name, e))?;
         meta::set(obj, "resourceVersion", Value::String(rev.to_string()));
         Ok(rev)
@@ -137,11 +137,13 @@ pub fn gr(res: &ResourceInfo) -> GroupResource {
     GroupResource::new(res.group.clone(), res.plural.clone())
 }
 
-/// Serialises an object for the store, without its resourceVersion.
-pub fn encode(obj: &Value) -> Result<Bytes, StatusError> {
+/// Serialises an object of `res` for the store: in its storage form, without its
+/// resourceVersion.
+pub fn encode_for(res: &ResourceInfo, obj: &Value) -> Result<Bytes, StatusError> {
     let mut copy = obj.clone();
     meta::remove(&mut copy, "resourceVersion");
-    serde_json::to_vec(&copy).map(Bytes::from).map_err(StatusError::internal)
+    let stored = convert::to_storage(res, copy);
+    serde_json::to_vec(&stored).map(Bytes::from).map_err(StatusError::internal)
 }
 
 /// Reads a stored object, setting its resourceVersion from the key's mod revision.

@@ -29,7 +29,7 @@ use crate::rest::Api;
 use route::Route;
 
 pub use openapi::OpenApiDocs;
-pub use respond::{Body, negotiate};
+pub use respond::Body;
 
 /// What every request handler shares.
 #[derive(Debug)]

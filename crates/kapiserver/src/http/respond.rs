@@ -62,7 +62,7 @@ pub(super) fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Respo
 
 /// What representation the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
+pub(super) enum Want {
     /// The object(s) as JSON.
     Object,
     /// A `meta.k8s.io/v1` Table.
@@ -75,7 +75,7 @@ pub enum Want {
 }
 
 /// Reads the Accept header: kubectl asks `application/json;as=Table;v=v1;g=meta.k8s.io, …`.
-pub fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> Want {
+pub(super) fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> Want {
     let Some(accept) = accept else { return Want::Object };
     for media in accept.split(',') {
         let params: Vec<&str> = media.split(';').map(str::trim).collect();

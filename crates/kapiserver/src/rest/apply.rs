@@ -13,27 +13,21 @@ use crate::meta;
 use crate::resources::ResourceInfo;
 
 fn apply_error(e: ApplyError) -> StatusError {
+    let message = e.to_string();
     match e {
-        ApplyError::Conflicts(conflicts) => {
-            let msg = e_message(&conflicts);
-            StatusError::new(kapi::Reason::Conflict, msg).with_causes(
-                conflicts
-                    .iter()
-                    .map(|c| Cause {
-                        kind: "FieldManagerConflict".into(),
-                        field: c.field.clone(),
-                        message: c.cause_message(),
-                    })
-                    .collect(),
-            )
-        }
+        ApplyError::Conflicts(conflicts) => StatusError::new(kapi::Reason::Conflict, message).with_causes(
+            conflicts
+                .iter()
+                .map(|c| Cause {
+                    kind: "FieldManagerConflict".into(),
+                    field: c.field.clone(),
+                    message: c.cause_message(),
+                })
+                .collect(),
+        ),
         ApplyError::Invalid(m) => StatusError::bad_request(m),
         other => StatusError::internal(other),
     }
-}
-
-fn e_message(conflicts: &[crate::apply::Conflict]) -> String {
-    ApplyError::Conflicts(conflicts.to_vec()).to_string()
 }
 
 /// Parses an apply configuration (YAML or JSON).

@@ -137,15 +137,16 @@ impl Api {
             let mut next = current.clone();
             let grace = self.grace_period(res, &current, opts);
             let mut finalizers = meta::finalizers(&current);
-            let propagation = opts.propagation.unwrap_or(default_propagation(res));
+            // Upstream's default is Background for everything served here.
+            let propagation = opts.propagation.unwrap_or(Propagation::Background);
             let wanted = match propagation {
                 Propagation::Orphan => Some("orphan"),
                 Propagation::Foreground => Some("foregroundDeletion"),
                 Propagation::Background => None,
             };
             let already = current.pointer("/metadata/deletionTimestamp").is_some();
-            let pending_children = wanted.is_some() && has_dependents_marker(res);
-            if let (Some(f), true) = (wanted, pending_children) {
+            // Orphan/Foreground become finalizers for the garbage collector, for every kind.
+            if let Some(f) = wanted {
                 if !finalizers.iter().any(|x| x == f) {
                     finalizers.push(f.to_owned());
                 }
@@ -264,15 +265,4 @@ impl Api {
 
 fn is_namespace(res: &ResourceInfo) -> bool {
     res.group.is_empty() && res.kind == "Namespace"
-}
-
-/// Upstream's default propagation is Background for everything served here.
-fn default_propagation(_res: &ResourceInfo) -> Propagation {
-    Propagation::Background
-}
-
-/// Orphan/Foreground finalizers are only meaningful where a garbage collector runs; they
-/// are added for every kind, as upstream does.
-fn has_dependents_marker(_res: &ResourceInfo) -> bool {
-    true
 }

@@ -436,12 +436,15 @@ impl Api {
             if patch_type == PatchType::StrategicMerge {
                 drop_directives(&mut next);
             }
-            let pinned = match next.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                Some(rv) if Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) => {
-                    return Err(conflict(res, name));
-                }
-                _ => body_pins_rv(body),
-            };
+            // A patch naming another resourceVersion is a failed precondition. Retries after
+            // a conflict come back here, so a patch pinned to a version that has since moved
+            // fails then too.
+            let patched_rv = next.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+            if patched_rv.is_some()
+                && patched_rv != current.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+            {
+                return Err(conflict(res, name));
+            }
             check_type(res, &mut next)?;
             let warnings = self.check_fields(res, &mut next, opts.field_validation)?;
             match subresource {
@@ -450,7 +453,7 @@ impl Api {
                 None => strategy::prepare_update(res, &mut next, &current, is_custom(res)),
             }
             match self.store_update(res, key.clone(), next, &current, rev, subresource, opts, true).await {
-                Err(e) if e.code() == 409 && !pinned && e.reason() == kapi::Reason::Conflict => continue,
+                Err(e) if e.code() == 409 && e.reason() == kapi::Reason::Conflict => continue,
                 Err(e) => return Err(e),
                 Ok(object) => return Ok(WriteOutcome { object, created: false, warnings }),
             }
@@ -470,12 +473,6 @@ fn drop_directives(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(drop_directives),
         _ => {}
     }
-}
-
-fn body_pins_rv(body: &[u8]) -> bool {
-    // Cheap check: a patch naming resourceVersion is a precondition; retrying it would
-    // defeat the client's intent.
-    body.windows(15).any(|w| w == b"resourceVersion")
 }
 
 fn without_rv(v: &Value) -> Value {
@@ -512,7 +509,7 @@ fn patch_error(e: patch::PatchError) -> StatusError {
     StatusError::new(reason, e.to_string())
 }
 
-/// The object a write of `res` must return: `json!` helper for callers building bodies.
+/// The `Status` a delete answers with for kinds that do not return the deleted object.
 pub(super) fn status_success(res: &ResourceInfo, name: &str, uid: Option<&str>) -> Value {
     json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
