@@ -151,10 +151,12 @@ async fn in_process_source_against_kapiserver() {
     live.cancel.cancel();
 }
 
-/// A server with a 16-event watch window cuts a watch that falls behind a burst; the
-/// reflector resumes or relists (410) and the cache still ends equal to the server.
+/// A burst of writes and deletes against a server with a 16-event watch window (which
+/// ends watches that fall behind it): whether the reflector keeps up, resumes or relists
+/// (410), the cache ends equal to the server. Which path runs depends on scheduling; the
+/// paths themselves are tested deterministically against the in-memory source.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn informer_converges_when_the_server_cuts_its_watch() {
+async fn informer_converges_after_a_burst_on_a_small_watch_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
     let cancel = CancellationToken::new();
@@ -200,19 +202,6 @@ async fn informer_converges_when_the_server_cuts_its_watch() {
         assert!(tokio::time::Instant::now() < deadline, "cache did not converge: {} objects", names.len());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The burst did cut the first watch: the reflector watched again.
-    let client = Client::new(&config).unwrap();
-    let resp = client.send(http::Method::GET, "/metrics", None).await.unwrap();
-    let text = String::from_utf8(http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes().to_vec())
-        .unwrap();
-    let watches: f64 = text
-        .lines()
-        .filter(|l| {
-            l.starts_with("apiserver_request_total{") && l.contains("verb=\"WATCH\"") && l.contains("resource=\"pods\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert!(watches >= 2.0, "the watch was never cut ({watches} watch requests)");
     stop.cancel();
     running.await.unwrap().unwrap();
     live.cancel.cancel();
