@@ -34,6 +34,30 @@ fn check_crd(obj: &Value) -> Result<(), StatusError> {
     Err(StatusError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", meta::name(obj), causes))
 }
 
+/// The `DefaultTolerationSeconds` admission plugin: pods tolerate a not-ready or
+/// unreachable node for 300 s before the taint-eviction controller deletes them, unless
+/// they say otherwise.
+fn default_toleration_seconds(spec: &mut serde_json::Map<String, Value>) {
+    const TAINTS: [&str; 2] = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    if tolerations.is_null() {
+        *tolerations = json!([]);
+    }
+    let Some(list) = tolerations.as_array_mut() else { return };
+    for taint in TAINTS {
+        // Any toleration of this key with the NoExecute effect (or of every effect) counts.
+        let covered = list.iter().any(|t| {
+            let key = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            let op = t.get("operator").and_then(Value::as_str).unwrap_or("Equal");
+            (key == taint || (key.is_empty() && op == "Exists")) && (effect.is_empty() || effect == "NoExecute")
+        });
+        if !covered {
+            list.push(json!({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+        }
+    }
+}
+
 impl Api {
     pub(super) async fn admit_create(&self, res: &ResourceInfo, obj: &mut Value) -> Result<(), StatusError> {
         if is(res, "", "Service") {
@@ -48,6 +72,7 @@ impl Api {
                     .to_owned();
                 spec.insert("serviceAccountName".into(), json!(sa));
                 spec.insert("serviceAccount".into(), json!(sa));
+                default_toleration_seconds(spec);
             }
         } else if is(res, "apiextensions.k8s.io", "CustomResourceDefinition") {
             check_crd(obj)?;
