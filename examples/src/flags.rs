@@ -18,6 +18,42 @@ pub enum FlagError {
     /// This member's name is not in `--initial-cluster`.
     #[error("--name {0:?} is not in --initial-cluster")]
     NotAMember(String),
+    /// Not a Go duration (`300ms`, `1.5s`, `2m`, `1h30m`).
+    #[error("invalid duration {0:?}: want a Go duration such as 300ms, 15s, 2m or 1h30m")]
+    Duration(String),
+}
+
+/// Parses a Go duration (`time.ParseDuration`): decimal numbers with units `ns`, `us`
+/// (or `µs`), `ms`, `s`, `m`, `h`, concatenated (`1h30m`); `0` alone is zero. Negative
+/// durations are refused.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, FlagError> {
+    let bad = || FlagError::Duration(s.to_owned());
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// Parses a comma-separated list of `http://host:port` URLs.
@@ -55,6 +91,19 @@ pub fn parse_initial_cluster(s: &str) -> Result<Vec<(String, SocketAddr)>, FlagE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["", "15", "s", "-1s", "1d", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn urls() {

@@ -1,4 +1,4 @@
-//! Shared flag handling for the kcluster binaries.
+//! Shared flag handling and the metrics endpoint of the kcluster binaries.
 //!
 //! ```
 //! use kcluster::flags::{parse_initial_cluster, parse_urls};
@@ -14,3 +14,4 @@
 //! ```
 
 pub mod flags;
+pub mod serve;

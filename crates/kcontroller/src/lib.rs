@@ -73,6 +73,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod controllers;
 pub mod discovery;
 pub mod events;

@@ -90,50 +90,91 @@ impl ManagerConfig {
     }
 }
 
-/// Runs the selected controllers until `cancel` fires (or leadership is lost). Metrics go
-/// to `registry`.
+/// The built-in controllers, ready to run. Building registers every metric, so the
+/// registry can be shared (served) before [`Manager::run`].
+pub struct Manager {
+    client: Client,
+    selected: Vec<&'static str>,
+    ctx: Context,
+    elector: Option<LeaderElector>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager").field("controllers", &self.selected).finish()
+    }
+}
+
+impl Manager {
+    /// Prepares the selected controllers; metrics go to `registry`.
+    ///
+    /// # Errors
+    /// An unknown controller, an informer that cannot be built, or invalid leader election
+    /// settings.
+    pub fn new(client: Client, config: ManagerConfig, registry: &mut Registry) -> Result<Self, ManagerError> {
+        let selected = config.selected()?;
+        let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(registry));
+        let metrics = ControllerMetrics::register(registry);
+        let mut ctx = Context::new(client.clone(), informers, metrics, config.instance.clone())?;
+        ctx.node_monitor_grace_period = config.node_monitor_grace_period;
+        ctx.node_monitor_period = config.node_monitor_period;
+        let elector = match config.leader_election {
+            Some(le) => Some(LeaderElector::new(client.clone(), le)?.with_metrics(registry)),
+            None => None,
+        };
+        Ok(Self { client, selected, ctx, elector })
+    }
+
+    /// Runs until `cancel` fires (or leadership is lost): waits for leadership if elected,
+    /// then starts the informers and the controllers; on the way out, stops them and
+    /// releases the lease.
+    ///
+    /// # Errors
+    /// Lost leadership (the controllers have stopped; upstream exits then).
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), ManagerError> {
+        let Manager { client: _, selected, ctx, elector } = self;
+        let work = move |leading: CancellationToken| async move {
+            let mut running = Vec::new();
+            for name in &selected {
+                match controllers::build(name, &ctx, leading.clone()) {
+                    Ok(r) => running.push(async move { (name, r.await) }),
+                    Err(e) => error!(controller = %name, error = %e, "cannot start controller"),
+                }
+            }
+            info!(controllers = ?selected, "starting controllers");
+            ctx.informers.start(leading.clone());
+            for (name, result) in join_all(running).await {
+                if let Err(e) = result {
+                    error!(controller = %name, error = %e, "controller stopped with an error");
+                }
+            }
+        };
+        match elector {
+            None => {
+                work(cancel).await;
+                Ok(())
+            }
+            Some(elector) => Ok(elector.run(cancel, work).await?),
+        }
+    }
+
+    /// The API client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// [`Manager::new`] then [`Manager::run`].
 ///
 /// # Errors
-/// A controller that cannot be built, invalid leader election settings, or lost leadership.
+/// See both.
 pub async fn run(
     client: Client,
     config: ManagerConfig,
     registry: &mut Registry,
     cancel: CancellationToken,
 ) -> Result<(), ManagerError> {
-    let selected = config.selected()?;
-    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(registry));
-    let metrics = ControllerMetrics::register(registry);
-    let mut ctx = Context::new(client.clone(), informers.clone(), metrics, config.instance.clone())?;
-    ctx.node_monitor_grace_period = config.node_monitor_grace_period;
-    ctx.node_monitor_period = config.node_monitor_period;
-    let work = move |leading: CancellationToken| async move {
-        let mut running = Vec::new();
-        for name in &selected {
-            match controllers::build(name, &ctx, leading.clone()) {
-                Ok(r) => running.push(async move { (name, r.await) }),
-                Err(e) => error!(controller = %name, error = %e, "cannot start controller"),
-            }
-        }
-        info!(controllers = ?selected, "starting controllers");
-        informers.start(leading.clone());
-        for (name, result) in join_all(running).await {
-            if let Err(e) = result {
-                error!(controller = %name, error = %e, "controller stopped with an error");
-            }
-        }
-    };
-    match config.leader_election {
-        None => {
-            work(cancel).await;
-            Ok(())
-        }
-        Some(le) => {
-            let elector = LeaderElector::new(client, le)?.with_metrics(registry);
-            elector.run(cancel, work).await?;
-            Ok(())
-        }
-    }
+    Manager::new(client, config, registry)?.run(cancel).await
 }
 
 #[cfg(test)]

@@ -14,10 +14,12 @@ use kwatch::http::Client;
 use crate::informers::{Informers, POD_NODE_INDEX};
 use crate::runtime::{ControllerError, ControllerMetrics};
 
+pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod replicaset;
 pub mod serviceaccount;
 
 /// What every built-in controller is built from.
@@ -79,7 +81,16 @@ pub enum BuildError {
 }
 
 /// The built-in controllers, by the names `--controllers` takes.
-pub const NAMES: &[&str] = &["endpointslice", "garbage-collector", "namespace", "node-lifecycle", "serviceaccount"];
+pub const NAMES: &[&str] = &[
+    "deployment",
+    "endpointslice",
+    "garbage-collector",
+    "namespace",
+    "node-lifecycle",
+    "replicaset",
+    "replicationcontroller",
+    "serviceaccount",
+];
 
 /// Builds the controller called `name`.
 ///
@@ -87,10 +98,13 @@ pub const NAMES: &[&str] = &["endpointslice", "garbage-collector", "namespace", 
 /// An unknown name, or an informer that cannot be built.
 pub fn build(name: &str, ctx: &Context, cancel: tokio_util::sync::CancellationToken) -> Result<Running, BuildError> {
     match name {
+        "deployment" => deployment::build(ctx, cancel),
         "endpointslice" => endpointslice::build(ctx, cancel),
         "garbage-collector" => gc::build(ctx, cancel),
         "namespace" => namespace::build(ctx, cancel),
         "node-lifecycle" => nodelifecycle::build(ctx, cancel),
+        "replicaset" => replicaset::build::<kapi::k8s::api::apps::v1::ReplicaSet>(ctx, cancel),
+        "replicationcontroller" => replicaset::build::<kapi::k8s::api::core::v1::ReplicationController>(ctx, cancel),
         "serviceaccount" => serviceaccount::build(ctx, cancel),
         other => Err(BuildError::Unknown(other.to_owned())),
     }

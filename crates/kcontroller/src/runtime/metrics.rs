@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::workqueue::WorkQueueMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabel {
     controller: String,
@@ -23,9 +25,11 @@ fn time_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
-/// The metric families of every controller in a process.
+/// The metric families of every controller in a process: controller-runtime's reconcile
+/// metrics and the controllers' work queue metrics (`workqueue_*`).
 #[derive(Clone, Debug)]
 pub struct ControllerMetrics {
+    queues: Option<WorkQueueMetrics>,
     total: Family<ResultLabel, Counter>,
     errors: Family<ControllerLabel, Counter>,
     terminal: Family<ControllerLabel, Counter>,
@@ -38,6 +42,7 @@ pub struct ControllerMetrics {
 impl Default for ControllerMetrics {
     fn default() -> Self {
         Self {
+            queues: None,
             total: Family::default(),
             errors: Family::default(),
             terminal: Family::default(),
@@ -52,7 +57,8 @@ impl Default for ControllerMetrics {
 impl ControllerMetrics {
     /// Creates the families and registers them (counters gain `_total` on exposition).
     pub fn register(registry: &mut Registry) -> Self {
-        let m = Self::default();
+        let mut m = Self::default();
+        m.queues = Some(WorkQueueMetrics::register(registry));
         registry.register(
             "controller_runtime_reconcile",
             "Total number of reconciliations per controller",
@@ -89,6 +95,11 @@ impl ControllerMetrics {
             m.active.clone(),
         );
         m
+    }
+
+    /// The work queue families, when registered.
+    pub fn queues(&self) -> Option<&WorkQueueMetrics> {
+        self.queues.as_ref()
     }
 
     /// The handles of one controller.
@@ -141,5 +152,6 @@ mod tests {
         assert!(text.contains(r#"controller_runtime_reconcile_total{controller="replicaset",result="success"} 1"#));
         assert!(text.contains("controller_runtime_reconcile_time_seconds_bucket"));
         assert!(text.contains("controller_runtime_active_workers"));
+        assert!(m.queues().is_some());
     }
 }

@@ -149,7 +149,31 @@ impl<K: Object> Controller<K> {
             synced: Box::new(move || store.is_synced()),
             run: Box::new(move |queue, cancel| {
                 let sub = informer.subscribe(buffer, resync);
-                Box::pin(pump(sub, queue, predicate, mapper, cancel))
+                let keys_of = move |e: &Event<C>| event_keys(e, predicate.as_ref(), &mapper);
+                Box::pin(pump(sub, queue, keys_of, cancel))
+            }),
+        });
+        self
+    }
+
+    /// Reconciles the keys `keys_of` returns for each event of `C` — for controllers that
+    /// must see the event itself (a ReplicaSet controller lowers its expectations when a
+    /// pod it created appears, in the same step that queues the ReplicaSet).
+    #[must_use]
+    pub fn watches_events<C: Object>(
+        mut self,
+        informer: SharedInformer<C>,
+        keys_of: impl Fn(&Event<C>) -> Vec<ObjectKey> + Send + Sync + 'static,
+    ) -> Self {
+        let store = informer.store();
+        let (buffer, resync) = (self.buffer, self.resync);
+        let name = format!("{}<-{}", self.name, std::any::type_name::<C>().rsplit("::").next().unwrap_or("?"));
+        self.sources.push(Source {
+            name,
+            synced: Box::new(move || store.is_synced()),
+            run: Box::new(move |queue, cancel| {
+                let sub = informer.subscribe(buffer, resync);
+                Box::pin(pump(sub, queue, keys_of, cancel))
             }),
         });
         self
@@ -169,10 +193,14 @@ impl<K: Object> Controller<K> {
         self
     }
 
-    /// Reports to these metric families.
+    /// Reports to these metric families (reconciles and the queue). Call it before
+    /// [`Controller::handle`]: it replaces the queue with one that reports.
     #[must_use]
     pub fn metrics(mut self, metrics: &ControllerMetrics) -> Self {
         self.metrics = metrics.clone();
+        if let Some(q) = metrics.queues() {
+            self.queue = WorkQueue::builder(self.name.clone()).metrics(q).build();
+        }
         self
     }
 
@@ -214,7 +242,8 @@ impl<K: Object> Controller<K> {
                     synced: Box::new(move || store.is_synced()),
                     run: Box::new(move |queue, cancel| {
                         let sub = informer.subscribe(buffer, resync);
-                        Box::pin(pump(sub, queue, predicate, |o: &K| vec![o.key()], cancel))
+                        let keys_of = move |e: &Event<K>| event_keys(e, predicate.as_ref(), &|o: &K| vec![o.key()]);
+                        Box::pin(pump(sub, queue, keys_of, cancel))
                     }),
                 },
             );
@@ -292,12 +321,33 @@ pub fn controller_key<C: Object>(obj: &C, group: &str, kind: &str, owner_namespa
     vec![ObjectKey::new(ns, owner.name.clone())]
 }
 
+/// The keys an event concerns, from a mapper of objects and an optional update predicate:
+/// an update concerns both the old and the new object's keys (a changed owner or label
+/// moves it from one key to another).
+fn event_keys<C: Object>(
+    event: &Event<C>,
+    predicate: Option<&Predicate<C>>,
+    mapper: &(impl Fn(&C) -> Vec<ObjectKey> + ?Sized),
+) -> Vec<ObjectKey> {
+    match event {
+        Event::Added(o) | Event::Resync(o) | Event::Deleted { obj: o, .. } => mapper(o),
+        Event::Updated { old, new } => {
+            if predicate.is_some_and(|p| !p.allows(old, new)) {
+                return Vec::new();
+            }
+            let mut keys: BTreeSet<ObjectKey> = mapper(new).into_iter().collect();
+            keys.extend(mapper(old));
+            keys.into_iter().collect()
+        }
+        Event::Synced | Event::Lagged { .. } => Vec::new(),
+    }
+}
+
 /// Moves one subscription's events into the queue as keys.
 async fn pump<C: Object>(
     mut sub: kwatch::informer::Subscription<C>,
     queue: WorkQueue<ObjectKey>,
-    predicate: Option<Predicate<C>>,
-    mapper: impl Fn(&C) -> Vec<ObjectKey> + Send + Sync + 'static,
+    keys_of: impl Fn(&Event<C>) -> Vec<ObjectKey> + Send + Sync + 'static,
     cancel: CancellationToken,
 ) {
     // Before the first `Synced`, events describe the initial list.
@@ -310,19 +360,7 @@ async fn pump<C: Object>(
                 None => return,
             },
         };
-        let (keys, priority) = match event {
-            Event::Added(o) => (mapper(&o), if initial { Priority::LOW } else { Priority::NORMAL }),
-            Event::Updated { old, new } => {
-                if predicate.as_ref().is_some_and(|p| !p.allows(&old, &new)) {
-                    continue;
-                }
-                let mut keys: BTreeSet<ObjectKey> = mapper(&new).into_iter().collect();
-                // A changed owner or mapping: both the old and the new target hear of it.
-                keys.extend(mapper(&old));
-                (keys.into_iter().collect(), Priority::NORMAL)
-            }
-            Event::Deleted { obj, .. } => (mapper(&obj), Priority::NORMAL),
-            Event::Resync(o) => (mapper(&o), Priority::LOW),
+        let priority = match &event {
             Event::Synced => {
                 initial = false;
                 continue;
@@ -331,8 +369,11 @@ async fn pump<C: Object>(
                 debug!(missed, "handler lagged; a resync follows");
                 continue;
             }
+            Event::Resync(_) => Priority::LOW,
+            Event::Added(_) if initial => Priority::LOW,
+            _ => Priority::NORMAL,
         };
-        for k in keys {
+        for k in keys_of(&event) {
             queue.add_with_priority(k, priority);
         }
     }

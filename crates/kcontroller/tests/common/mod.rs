@@ -125,3 +125,33 @@ pub async fn fake_kubelet(client: Client, node: &'static str, cancel: Cancellati
 pub fn always_ready(_: &Pod) -> bool {
     true
 }
+
+/// Runs the real kubectl 1.`minor` against `live` (blocking); returns (exit code, stdout,
+/// stderr).
+pub fn kubectl(kubeconfig: &std::path::Path, minor: u32, args: &[&str]) -> (i32, String, String) {
+    let bin = PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}"));
+    assert!(bin.exists(), "{} is missing: these tests drive the real kubectl", bin.display());
+    let out = std::process::Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_file_name("kubectl-cache"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`kubectl`] that must succeed; returns stdout.
+#[track_caller]
+pub fn kubectl_ok(kubeconfig: &std::path::Path, minor: u32, args: &[&str]) -> String {
+    let (code, out, err) = kubectl(kubeconfig, minor, args);
+    assert_eq!(code, 0, "kubectl {} failed:\nstdout: {out}\nstderr: {err}", args.join(" "));
+    out
+}

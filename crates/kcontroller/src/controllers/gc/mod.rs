@@ -298,13 +298,20 @@ fn monitor(
     Ok(())
 }
 
+fn queue(ctx: &Context, name: &str) -> WorkQueue<String> {
+    match ctx.metrics.queues() {
+        Some(m) => WorkQueue::builder(name).metrics(m).build(),
+        None => WorkQueue::new(name),
+    }
+}
+
 async fn run(ctx: Context, cancel: CancellationToken) -> Result<(), crate::runtime::ControllerError> {
     let collector = Arc::new(Collector {
         client: ctx.client.clone(),
         graph: Mutex::new(Graph::new()),
         kinds: Mutex::new(HashMap::new()),
-        attempt_delete: WorkQueue::new("garbage_collector_attempt_to_delete"),
-        attempt_orphan: WorkQueue::new("garbage_collector_attempt_to_orphan"),
+        attempt_delete: queue(&ctx, "garbage_collector_attempt_to_delete"),
+        attempt_orphan: queue(&ctx, "garbage_collector_attempt_to_orphan"),
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut watched: HashSet<ApiResource> = HashSet::new();
