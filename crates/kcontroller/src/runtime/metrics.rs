@@ -57,8 +57,7 @@ impl Default for ControllerMetrics {
 impl ControllerMetrics {
     /// Creates the families and registers them (counters gain `_total` on exposition).
     pub fn register(registry: &mut Registry) -> Self {
-        let mut m = Self::default();
-        m.queues = Some(WorkQueueMetrics::register(registry));
+        let m = Self { queues: Some(WorkQueueMetrics::register(registry)), ..Self::default() };
         registry.register(
             "controller_runtime_reconcile",
             "Total number of reconciliations per controller",
