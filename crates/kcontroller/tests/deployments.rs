@@ -133,6 +133,20 @@ async fn rollout_history_undo_and_scale_with_kubectl() {
     let progressing = conditions.iter().find(|c| c.type_ == "Progressing").unwrap();
     assert_eq!(progressing.reason.as_deref(), Some("NewReplicaSetAvailable"));
 
+    // Paused, a template change is not rolled out; resumed, it is.
+    kubectl(&live, &["rollout", "pause", "deployment/web"]).await;
+    kubectl(&live, &["set", "image", "deployment/web", "c=busybox:3"]).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(rss.list(&ListParams::default()).await.unwrap().items.len(), 2, "no rollout while paused");
+    let d = deployments.get("web").await.unwrap();
+    let progressing = d.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Progressing").unwrap();
+    assert_eq!(progressing.reason.as_deref(), Some("DeploymentPaused"));
+    kubectl(&live, &["rollout", "resume", "deployment/web"]).await;
+    let out = kubectl(&live, &["rollout", "status", "deployment/web", "--timeout=60s"]).await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    eventually(30, "five busybox:3 pods", || async { (running_images(&live).await == ["busybox:3"; 5]).then_some(()) })
+        .await;
+
     // Deleting the Deployment takes its ReplicaSets and pods with it (garbage collector).
     kubectl(&live, &["delete", "deployment/web"]).await;
     eventually(30, "no pods left", || async { running_images(&live).await.is_empty().then_some(()) }).await;
