@@ -1,5 +1,5 @@
 //! The reconcile runtime: a [`Controller`] turns informer events into keys on a
-//! [`WorkQueue`](crate::workqueue::WorkQueue) and runs a [`Reconciler`] over them with N
+//! [`WorkQueue`] and runs a [`Reconciler`] over them with N
 //! workers.
 //!
 //! ```text
