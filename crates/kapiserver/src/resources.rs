@@ -156,6 +156,7 @@ pub fn builtin() -> Vec<ResourceInfo> {
         r("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
         r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false),
         r("networking.k8s.io", "v1", "Ingress", "ingresses", true).short(&["ing"]).sub(&["status"]),
+        r("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true).short(&["pdb"]).sub(&["status"]),
         r("storage.k8s.io", "v1", "StorageClass", "storageclasses", false).short(&["sc"]),
     ]
 }

@@ -3,7 +3,7 @@
 //! decode reports type errors (a string where a list belongs) like upstream's decoder.
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, certificates, coordination, core, discovery, events, networking, storage,
+    apps, autoscaling, batch, certificates, coordination, core, discovery, events, networking, policy, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use serde::Serialize;
@@ -59,6 +59,7 @@ fn typed(group: &str, kind: &str, obj: &Value) -> Option<Result<Value, String>> 
         ("events.k8s.io", "Event", "v1") => events::v1::Event,
         ("networking.k8s.io", "Ingress", "v1") => networking::v1::Ingress,
         ("networking.k8s.io", "IngressClass", "v1") => networking::v1::IngressClass,
+        ("policy", "PodDisruptionBudget", "v1") => policy::v1::PodDisruptionBudget,
         ("storage.k8s.io", "StorageClass", "v1") => storage::v1::StorageClass,
         ("apiextensions.k8s.io", "CustomResourceDefinition", "v1") => apiextensions::v1::CustomResourceDefinition,
     }

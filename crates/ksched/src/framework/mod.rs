@@ -1,0 +1,26 @@
+//! The framework: extension-point traits, statuses, the per-cycle state, snapshots, cluster
+//! events and queueing hints, waiting pods, profiles and the plugin registry.
+
+pub mod config;
+pub mod events;
+pub mod plugin;
+pub mod profile;
+pub mod registry;
+pub mod snapshot;
+pub mod state;
+pub mod status;
+pub mod waiting;
+
+pub use config::{ConfigError, DEFAULT_PLUGINS, DEFAULT_SCHEDULER_NAME, SchedulerConfig};
+pub use events::{ActionType, ClusterEvent, ClusterEventWithHint, EventResource, QueueingHint, QueueingHintFn};
+pub use plugin::{
+    BindPlugin, FilterPlugin, Handle, MAX_NODE_SCORE, NodeScore, NodeStatuses, PermitPlugin, Plugin, PostBindPlugin,
+    PostFilterPlugin, PostFilterResult, PreBindPlugin, PreEnqueuePlugin, PreFilterExtensions, PreFilterPlugin,
+    PreFilterResult, PreScorePlugin, QueueSortPlugin, QueuedPodInfo, ReservePlugin, ScorePlugin,
+};
+pub use profile::Profile;
+pub use registry::{PluginBuilder, PluginError, PluginFactory, PluginHandle, Registry};
+pub use snapshot::{ClusterObject, ClusterState, Snapshot};
+pub use state::{CycleState, SkipSet, StateData};
+pub use status::{Code, Status};
+pub use waiting::{WaitingPod, WaitingPods};

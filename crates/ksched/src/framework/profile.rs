@@ -1,0 +1,336 @@
+//! [`Profile`]: one scheduler name with its plugins per extension point and score weights —
+//! and the code that runs each point (upstream's `frameworkImpl`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use super::events::ClusterEventWithHint;
+use super::plugin::{
+    BindPlugin, FilterPlugin, MAX_NODE_SCORE, NodeScore, PermitPlugin, PostBindPlugin, PostFilterPlugin, PreBindPlugin,
+    PreEnqueuePlugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueSortPlugin, ReservePlugin, ScorePlugin,
+};
+use super::registry::PluginHandle;
+use super::snapshot::Snapshot;
+use super::state::CycleState;
+use super::status::{Code, Status};
+use super::waiting::WaitingPods;
+use crate::types::{NodeInfo, PodInfo};
+
+/// A configured scheduler profile.
+#[derive(Clone, Default)]
+pub struct Profile {
+    /// The `schedulerName` pods select it with.
+    pub scheduler_name: String,
+    /// `percentageOfNodesToScore` for this profile (`None`: the scheduler's, adaptive by default).
+    pub percentage_of_nodes_to_score: Option<u32>,
+    pub(crate) queue_sort: Option<Arc<dyn QueueSortPlugin>>,
+    pub(crate) pre_enqueue: Vec<Arc<dyn PreEnqueuePlugin>>,
+    pub(crate) pre_filter: Vec<Arc<dyn PreFilterPlugin>>,
+    pub(crate) filter: Vec<Arc<dyn FilterPlugin>>,
+    pub(crate) post_filter: Vec<Arc<dyn PostFilterPlugin>>,
+    pub(crate) pre_score: Vec<Arc<dyn PreScorePlugin>>,
+    pub(crate) score: Vec<(Arc<dyn ScorePlugin>, i64)>,
+    pub(crate) reserve: Vec<Arc<dyn ReservePlugin>>,
+    pub(crate) permit: Vec<Arc<dyn PermitPlugin>>,
+    pub(crate) pre_bind: Vec<Arc<dyn PreBindPlugin>>,
+    pub(crate) bind: Vec<Arc<dyn BindPlugin>>,
+    pub(crate) post_bind: Vec<Arc<dyn PostBindPlugin>>,
+    pub(crate) events: BTreeMap<&'static str, Option<Vec<ClusterEventWithHint>>>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |v: &[Arc<dyn FilterPlugin>]| v.iter().map(|p| p.name()).collect::<Vec<_>>();
+        f.debug_struct("Profile")
+            .field("scheduler_name", &self.scheduler_name)
+            .field("filter", &names(&self.filter))
+            .field("score", &self.score.iter().map(|(p, w)| (p.name(), *w)).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Which points of a plugin a profile enables, and its score weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enabled {
+    /// Score weight (used when the plugin scores).
+    pub weight: i64,
+}
+
+impl Profile {
+    /// An empty profile named `scheduler_name`.
+    pub fn new(scheduler_name: impl Into<String>) -> Self {
+        Self { scheduler_name: scheduler_name.into(), ..Self::default() }
+    }
+
+    /// Enables every point `plugin` implements, scoring with `weight`.
+    #[must_use]
+    pub fn with(mut self, plugin: &PluginHandle, weight: i64) -> Self {
+        self.add(plugin, weight);
+        self
+    }
+
+    /// Enables every point `plugin` implements, scoring with `weight`.
+    pub fn add(&mut self, plugin: &PluginHandle, weight: i64) {
+        if let Some(p) = &plugin.queue_sort {
+            self.queue_sort = Some(Arc::clone(p));
+        }
+        macro_rules! push {
+            ($field:ident) => {
+                if let Some(p) = &plugin.$field {
+                    self.$field.push(Arc::clone(p));
+                }
+            };
+        }
+        push!(pre_enqueue);
+        push!(pre_filter);
+        push!(filter);
+        push!(post_filter);
+        push!(pre_score);
+        push!(reserve);
+        push!(permit);
+        push!(pre_bind);
+        push!(bind);
+        push!(post_bind);
+        if let Some(p) = &plugin.score {
+            self.score.push((Arc::clone(p), weight.max(1)));
+        }
+        if let Some(p) = &plugin.plugin {
+            self.events.insert(p.name(), p.events_to_register());
+        }
+    }
+
+    /// The QueueSort plugin.
+    pub fn queue_sort(&self) -> Option<&Arc<dyn QueueSortPlugin>> {
+        self.queue_sort.as_ref()
+    }
+
+    /// The PreEnqueue plugins.
+    pub fn pre_enqueue_plugins(&self) -> &[Arc<dyn PreEnqueuePlugin>] {
+        &self.pre_enqueue
+    }
+
+    /// Events each plugin registered (`None`: every event).
+    pub fn events(&self) -> &BTreeMap<&'static str, Option<Vec<ClusterEventWithHint>>> {
+        &self.events
+    }
+
+    /// Whether any PostFilter plugin is configured.
+    pub fn has_post_filter(&self) -> bool {
+        !self.post_filter.is_empty()
+    }
+
+    /// PreFilter: merges node restrictions; Skip disables the plugin's Filter for this cycle.
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> (PreFilterResult, Status) {
+        let mut result = PreFilterResult::default();
+        for p in &self.pre_filter {
+            let (r, s) = p.pre_filter(state, pod, snapshot);
+            if s.is_skip() {
+                state.skip_filter.insert(p.name());
+                continue;
+            }
+            if !s.is_success() {
+                return (result, s.with_plugin(p.name()));
+            }
+            result = result.merge(r);
+            if result.node_names.as_ref().is_some_and(|n| n.is_empty()) {
+                let msg = format!("node(s) didn't satisfy plugin(s) [{}]", p.name());
+                return (result, Status::unresolvable(msg).with_plugin(p.name()));
+            }
+        }
+        (result, Status::success())
+    }
+
+    /// Runs every PreFilter extension's AddPod.
+    pub fn run_add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            if let Some(ext) = p.extensions() {
+                let s = ext.add_pod(state, pod, added, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs every PreFilter extension's RemovePod.
+    pub fn run_remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        removed: &Arc<PodInfo>,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            if let Some(ext) = p.extensions() {
+                let s = ext.remove_pod(state, pod, removed, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Filter: the first plugin that does not succeed decides.
+    pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.filter {
+            if state.skip_filter.contains(p.name()) {
+                continue;
+            }
+            let s = p.filter(state, pod, node);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// PostFilter plugins in order until one nominates.
+    pub fn post_filter_plugins(&self) -> &[Arc<dyn PostFilterPlugin>] {
+        &self.post_filter
+    }
+
+    /// PreScore; Skip disables the plugin's Score for this cycle.
+    pub fn run_pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+    ) -> Status {
+        for p in &self.pre_score {
+            let s = p.pre_score(state, pod, nodes, snapshot);
+            if s.is_skip() {
+                state.skip_score.insert(p.name());
+                continue;
+            }
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Score, NormalizeScore and weights: the total per node (same order as `nodes`).
+    /// Plugins score in parallel over nodes.
+    pub fn run_score(&self, state: &CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>]) -> Result<Vec<i64>, Status> {
+        let mut totals = vec![0i64; nodes.len()];
+        let parallel = nodes.len() >= 64;
+        for (p, weight) in &self.score {
+            if state.skip_score.contains(p.name()) {
+                continue;
+            }
+            let score_one = |n: &Arc<NodeInfo>| {
+                let (s, st) = p.score(state, pod, n);
+                if st.is_success() { Ok(NodeScore { name: Arc::clone(&n.key), score: s }) } else { Err(st) }
+            };
+            let scored: Result<Vec<NodeScore>, Status> = if parallel {
+                nodes.par_iter().map(score_one).collect()
+            } else {
+                nodes.iter().map(score_one).collect()
+            };
+            let mut scores = scored.map_err(|s| s.with_plugin(p.name()))?;
+            let st = p.normalize(state, pod, &mut scores);
+            if !st.is_success() {
+                return Err(st.with_plugin(p.name()));
+            }
+            for (t, s) in totals.iter_mut().zip(&scores) {
+                if !(0..=MAX_NODE_SCORE).contains(&s.score) {
+                    let msg = format!("plugin {} returned score {} outside [0, 100]", p.name(), s.score);
+                    return Err(Status::error(msg).with_plugin(p.name()));
+                }
+                *t += s.score * weight;
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Reserve in order; on failure the caller runs Unreserve.
+    pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.reserve {
+            let s = p.reserve(state, pod, node);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Unreserve in reverse order.
+    pub fn run_unreserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) {
+        for p in self.reserve.iter().rev() {
+            p.unreserve(state, pod, node);
+        }
+    }
+
+    /// Permit: a rejection, or the plugins that asked to wait with the longest timeout.
+    pub fn run_permit(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+        waiting: &WaitingPods,
+    ) -> (Status, Vec<&'static str>, Duration) {
+        let mut wait = Vec::new();
+        let mut timeout = Duration::ZERO;
+        for p in &self.permit {
+            let (s, t) = p.permit(state, pod, node, waiting);
+            match s.code() {
+                Code::Success | Code::Skip => {}
+                Code::Wait => {
+                    wait.push(p.name());
+                    // Upstream caps a plugin's wait at 15 minutes.
+                    timeout = timeout.max(t.min(Duration::from_secs(15 * 60)));
+                }
+                _ => return (s.with_plugin(p.name()), Vec::new(), Duration::ZERO),
+            }
+        }
+        let code = if wait.is_empty() { Status::success() } else { Status::new(Code::Wait, "waiting on permit") };
+        (code, wait, timeout)
+    }
+
+    /// PreBind in order.
+    pub async fn run_pre_bind(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.pre_bind {
+            let s = p.pre_bind(state, pod, node).await;
+            if !s.is_success() && !s.is_skip() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Bind: the first plugin not returning Skip.
+    pub async fn run_bind(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.bind {
+            let s = p.bind(state, pod, node).await;
+            if s.is_skip() {
+                continue;
+            }
+            return if s.is_success() { s } else { s.with_plugin(p.name()) };
+        }
+        Status::error("no bind plugin bound the pod")
+    }
+
+    /// PostBind.
+    pub async fn run_post_bind(&self, state: &CycleState, pod: &PodInfo, node: &str) {
+        for p in &self.post_bind {
+            p.post_bind(state, pod, node).await;
+        }
+    }
+}

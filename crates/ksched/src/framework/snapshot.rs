@@ -1,0 +1,126 @@
+//! [`Snapshot`]: the nodes (with their pods) and the cluster objects one scheduling cycle
+//! sees, immutable for the cycle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kapi::k8s::api::policy::v1::PodDisruptionBudget;
+use kapi::k8s::api::storage::v1::StorageClass;
+
+use crate::types::{NodeInfo, PodInfo};
+
+/// Cluster objects besides nodes and pods that plugins read.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    /// Namespace labels by namespace name (namespace selectors of affinity terms).
+    pub namespace_labels: HashMap<String, BTreeMap<String, String>>,
+    /// PodDisruptionBudgets (preemption).
+    pub pdbs: Vec<Arc<PodDisruptionBudget>>,
+    /// PersistentVolumeClaims by `namespace/name`.
+    pub pvcs: HashMap<String, Arc<PersistentVolumeClaim>>,
+    /// PersistentVolumes by name.
+    pub pvs: HashMap<String, Arc<PersistentVolume>>,
+    /// StorageClasses by name.
+    pub storage_classes: HashMap<String, Arc<StorageClass>>,
+}
+
+/// An object an event is about (for queueing hints).
+#[derive(Debug, Clone)]
+pub enum ClusterObject {
+    /// A pod.
+    Pod(Arc<PodInfo>),
+    /// A node.
+    Node(Arc<NodeInfo>),
+    /// A PVC.
+    PersistentVolumeClaim(Arc<PersistentVolumeClaim>),
+    /// A PV.
+    PersistentVolume(Arc<PersistentVolume>),
+    /// A StorageClass.
+    StorageClass(Arc<StorageClass>),
+    /// Namespace labels.
+    Namespace(String, BTreeMap<String, String>),
+}
+
+/// Nodes and cluster state for one cycle.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    nodes: Vec<Arc<NodeInfo>>,
+    index: HashMap<String, usize>,
+    with_affinity: Vec<usize>,
+    with_required_anti_affinity: Vec<usize>,
+    /// Other cluster objects.
+    pub cluster: Arc<ClusterState>,
+    /// The cache generation the snapshot reflects.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    /// A snapshot of `nodes` (in this order) and `cluster`.
+    pub fn new(nodes: Vec<Arc<NodeInfo>>, cluster: Arc<ClusterState>) -> Self {
+        let mut s = Self { nodes, cluster, ..Self::default() };
+        s.reindex();
+        s
+    }
+
+    /// Rebuilds the indexes after `nodes` changed.
+    pub(crate) fn reindex(&mut self) {
+        self.index = self.nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
+        self.with_affinity = (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_affinity.is_empty()).collect();
+        self.with_required_anti_affinity =
+            (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_required_anti_affinity.is_empty()).collect();
+    }
+
+    /// Replaces the node list (the cache's update after nodes came or went).
+    pub(crate) fn set_nodes(&mut self, nodes: Vec<Arc<NodeInfo>>) {
+        self.nodes = nodes;
+        self.reindex();
+    }
+
+    /// Replaces one node in place (the cache's incremental update); `false` when the
+    /// snapshot has no node of that name.
+    pub(crate) fn replace(&mut self, node: Arc<NodeInfo>) -> bool {
+        let Some(&i) = self.index.get(&node.name) else { return false };
+        let fix = |list: &mut Vec<usize>, has: bool| match (list.binary_search(&i), has) {
+            (Ok(_), true) | (Err(_), false) => {}
+            (Ok(pos), false) => {
+                list.remove(pos);
+            }
+            (Err(pos), true) => list.insert(pos, i),
+        };
+        fix(&mut self.with_affinity, !node.pods_with_affinity.is_empty());
+        fix(&mut self.with_required_anti_affinity, !node.pods_with_required_anti_affinity.is_empty());
+        self.nodes[i] = node;
+        true
+    }
+
+    /// All nodes.
+    pub fn nodes(&self) -> &[Arc<NodeInfo>] {
+        &self.nodes
+    }
+
+    /// A node by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    /// Nodes with at least one pod with (anti-)affinity.
+    pub fn nodes_with_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Nodes with at least one pod with required anti-affinity.
+    pub fn nodes_with_required_anti_affinity(&self) -> impl Iterator<Item = &Arc<NodeInfo>> {
+        self.with_required_anti_affinity.iter().map(|i| &self.nodes[*i])
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}

@@ -1,0 +1,266 @@
+//! One scheduling cycle for one pod (upstream `schedulePod`): PreFilter, Filter over a
+//! sample of the nodes in parallel, PreScore, Score, and the choice of a node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::Rng;
+use rayon::prelude::*;
+
+use crate::framework::{CycleState, NodeStatuses, Profile, Snapshot, Status};
+use crate::types::{NodeInfo, PodInfo};
+
+/// Below this many nodes, all are evaluated (upstream `minFeasibleNodesToFind`).
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// The adaptive percentage never goes below this (`minFeasibleNodesPercentageToFind`).
+pub const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
+
+/// How many feasible nodes to look for among `num_all` (upstream
+/// `numFeasibleNodesToFind`): all below 100 nodes; else `percentage` (0 = adaptive:
+/// `max(5, 50 − n/125)`) of them, at least 100.
+pub fn num_feasible_nodes_to_find(percentage: u32, num_all: usize) -> usize {
+    if num_all < MIN_FEASIBLE_NODES_TO_FIND {
+        return num_all;
+    }
+    let pct = if percentage == 0 {
+        (50usize.saturating_sub(num_all / 125)).max(MIN_FEASIBLE_NODES_PERCENTAGE)
+    } else {
+        percentage as usize
+    };
+    if pct >= 100 {
+        return num_all;
+    }
+    (num_all * pct / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// Why no node fits.
+#[derive(Debug, Clone)]
+pub struct FitError {
+    /// Number of nodes in the snapshot.
+    pub num_nodes: usize,
+    /// Per node, why it was rejected.
+    pub statuses: NodeStatuses,
+    /// A PreFilter rejection (no node was filtered then).
+    pub pre_filter: Option<Status>,
+}
+
+impl FitError {
+    /// Upstream's message: `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had
+    /// untolerated taint {a: b}.` (reasons counted and sorted).
+    pub fn message(&self) -> String {
+        if let Some(s) = &self.pre_filter {
+            return format!("0/{} nodes are available: {}.", self.num_nodes, s);
+        }
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for s in self.statuses.values() {
+            for r in s.reasons() {
+                *counts.entry(r.clone()).or_default() += 1;
+            }
+        }
+        let mut parts: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
+        parts.sort();
+        format!("0/{} nodes are available: {}.", self.num_nodes, parts.join(", "))
+    }
+
+    /// Plugins that rejected the pod (for queueing hints).
+    pub fn rejecting_plugins(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> =
+            self.statuses.values().chain(self.pre_filter.iter()).filter_map(Status::plugin).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// The outcome of a cycle that found a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleResult {
+    /// The chosen node.
+    pub node: String,
+    /// Nodes evaluated by Filter.
+    pub evaluated: usize,
+    /// Nodes that passed.
+    pub feasible: usize,
+}
+
+/// What a cycle needs besides the pod.
+pub struct CycleContext<'a> {
+    /// The profile.
+    pub profile: &'a Profile,
+    /// The snapshot.
+    pub snapshot: &'a Snapshot,
+    /// `percentageOfNodesToScore` (0 = adaptive).
+    pub percentage: u32,
+    /// Pods nominated to a node (preemptors waiting for victims to go).
+    pub nominated: &'a (dyn Fn(&str) -> Vec<Arc<PodInfo>> + Sync),
+}
+
+fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+    // Nominated pods of at least this priority count as already there (upstream runs the
+    // filters with them, then without).
+    let nominated: Vec<Arc<PodInfo>> =
+        (ctx.nominated)(&node.name).into_iter().filter(|p| p.priority >= pod.priority && p.key != pod.key).collect();
+    if !nominated.is_empty() {
+        let mut with = node.clone();
+        let mut st = state.clone();
+        for p in &nominated {
+            with.add_pod(Arc::clone(p));
+            let s = ctx.profile.run_add_pod(&mut st, pod, p, &with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        let s = ctx.profile.run_filters(&st, pod, &with);
+        if !s.is_success() {
+            return s;
+        }
+    }
+    ctx.profile.run_filters(state, pod, node)
+}
+
+/// Filters nodes from `start` (round robin) until `want` fit; returns the feasible nodes
+/// (in evaluation order), the statuses of the rejected ones, and how many were evaluated.
+pub fn find_feasible(
+    ctx: &CycleContext<'_>,
+    state: &CycleState,
+    pod: &PodInfo,
+    candidates: &[Arc<NodeInfo>],
+    start: usize,
+    want: usize,
+) -> (Vec<Arc<NodeInfo>>, NodeStatuses, usize) {
+    let n = candidates.len();
+    let mut feasible = Vec::new();
+    let mut statuses = NodeStatuses::new();
+    if n == 0 {
+        return (feasible, statuses, 0);
+    }
+    // Evaluate in parallel batches; stop once enough nodes fit. Within a batch, results
+    // are taken in order, so the outcome does not depend on thread timing.
+    let batch = want.clamp(16, 512);
+    let mut evaluated = 0;
+    while evaluated < n && feasible.len() < want {
+        let end = (evaluated + batch).min(n);
+        let results: Vec<(usize, Status)> = (evaluated..end)
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|i| {
+                let node = &candidates[(start + i) % n];
+                (i, filter_node(ctx, state, pod, node))
+            })
+            .collect();
+        for (i, s) in results {
+            let node = &candidates[(start + i) % n];
+            evaluated = i + 1;
+            if s.is_success() {
+                feasible.push(Arc::clone(node));
+                if feasible.len() == want {
+                    break;
+                }
+            } else {
+                statuses.insert(node.name.clone(), s);
+            }
+        }
+    }
+    (feasible, statuses, evaluated)
+}
+
+/// Runs one scheduling cycle. `next_start` is the round-robin position, advanced by the
+/// number of nodes evaluated.
+///
+/// # Errors
+/// [`FitError`] when no node fits (the caller may run PostFilter), or a plugin's Error
+/// status as a `FitError` with that status in `pre_filter`.
+pub fn schedule_pod(
+    ctx: &CycleContext<'_>,
+    state: &mut CycleState,
+    pod: &PodInfo,
+    next_start: &mut usize,
+) -> Result<ScheduleResult, FitError> {
+    let snapshot = ctx.snapshot;
+    let all = snapshot.nodes();
+    let fit_error = |statuses, pre_filter| FitError { num_nodes: all.len(), statuses, pre_filter };
+    if all.is_empty() {
+        return Err(fit_error(NodeStatuses::new(), Some(Status::unresolvable("no nodes available to schedule pods"))));
+    }
+    let (pre, status) = ctx.profile.run_pre_filter(state, pod, snapshot);
+    if !status.is_success() {
+        return Err(fit_error(NodeStatuses::new(), Some(status)));
+    }
+    // A nominated node (from an earlier preemption) is tried first.
+    let nominated_node = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
+    if let Some(node) = nominated_node.as_deref().and_then(|n| snapshot.get(n)) {
+        if filter_node(ctx, state, pod, node).is_success() {
+            return Ok(ScheduleResult { node: node.name.clone(), evaluated: 1, feasible: 1 });
+        }
+    }
+    let restricted: Vec<Arc<NodeInfo>>;
+    let candidates: &[Arc<NodeInfo>] = match &pre.node_names {
+        Some(names) => {
+            restricted = names.iter().filter_map(|n| snapshot.get(n).cloned()).collect();
+            &restricted
+        }
+        None => all,
+    };
+    let want = num_feasible_nodes_to_find(ctx.percentage, candidates.len());
+    let start = if pre.node_names.is_some() { 0 } else { *next_start % all.len() };
+    let (feasible, statuses, evaluated) = find_feasible(ctx, state, pod, candidates, start, want);
+    if pre.node_names.is_none() {
+        *next_start = (start + evaluated) % all.len();
+    }
+    if let Some(err) = statuses.values().find(|s| s.code() == crate::framework::Code::Error) {
+        return Err(fit_error(NodeStatuses::new(), Some(err.clone())));
+    }
+    if feasible.is_empty() {
+        return Err(fit_error(statuses, None));
+    }
+    if feasible.len() == 1 {
+        return Ok(ScheduleResult { node: feasible[0].name.clone(), evaluated, feasible: 1 });
+    }
+    let s = ctx.profile.run_pre_score(state, pod, &feasible, snapshot);
+    if !s.is_success() {
+        return Err(fit_error(NodeStatuses::new(), Some(s)));
+    }
+    let totals = ctx.profile.run_score(state, pod, &feasible).map_err(|s| fit_error(NodeStatuses::new(), Some(s)))?;
+    Ok(ScheduleResult { node: select_host(&feasible, &totals), evaluated, feasible: feasible.len() })
+}
+
+/// The highest-scoring node; ties are broken uniformly at random (reservoir sampling, as
+/// upstream's `selectHost`).
+pub fn select_host(nodes: &[Arc<NodeInfo>], totals: &[i64]) -> String {
+    let mut rng = rand::rng();
+    let mut best = 0;
+    let mut ties = 1u32;
+    for i in 1..nodes.len() {
+        if totals[i] > totals[best] {
+            best = i;
+            ties = 1;
+        } else if totals[i] == totals[best] {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best = i;
+            }
+        }
+    }
+    nodes[best].name.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feasible_node_counts_follow_upstream() {
+        assert_eq!(num_feasible_nodes_to_find(0, 50), 50);
+        assert_eq!(num_feasible_nodes_to_find(0, 99), 99);
+        assert_eq!(num_feasible_nodes_to_find(0, 100), 100);
+        // 1000 nodes: 50 − 8 = 42% → 420
+        assert_eq!(num_feasible_nodes_to_find(0, 1000), 420);
+        // 5000 nodes: 50 − 40 = 10% → 500
+        assert_eq!(num_feasible_nodes_to_find(0, 5000), 500);
+        // ≥ 5625 nodes: 5%
+        assert_eq!(num_feasible_nodes_to_find(0, 10_000), 500);
+        assert_eq!(num_feasible_nodes_to_find(0, 6000), 300);
+        assert_eq!(num_feasible_nodes_to_find(100, 6000), 6000);
+        assert_eq!(num_feasible_nodes_to_find(1, 6000), 100, "at least 100");
+    }
+}

@@ -1,0 +1,196 @@
+//! [`NodeInfo`]: a node with the pods the scheduler counts on it, and the sums plugins need
+//! (requested resources, used host ports, pods with affinity), kept up to date as pods are
+//! added and removed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use kapi::k8s::api::core::v1::{Node, Taint};
+
+use super::pod::{HostPort, PodInfo};
+use super::resource::Resource;
+
+/// An image present on a node, with how many nodes have it (for ImageLocality's spread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImageState {
+    /// Size in bytes.
+    pub size: i64,
+    /// Number of nodes in the cluster that have the image.
+    pub num_nodes: usize,
+}
+
+/// A node as the scheduler sees it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The node as received.
+    pub node: Arc<Node>,
+    /// Name.
+    pub name: String,
+    /// The name as a shared string (score lists carry it without copying).
+    pub key: Arc<str>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Taints.
+    pub taints: Vec<Taint>,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+    /// `status.allocatable`.
+    pub allocatable: Resource,
+    /// Σ requests of the pods on the node.
+    pub requested: Resource,
+    /// Σ non-zero requests (CPU and memory, with the 100m / 200 MiB defaults) for scoring.
+    pub non_zero_requested: Resource,
+    /// The pods on the node (assumed ones included).
+    pub pods: Vec<Arc<PodInfo>>,
+    /// Pods with any pod (anti-)affinity.
+    pub pods_with_affinity: Vec<Arc<PodInfo>>,
+    /// Pods with required anti-affinity.
+    pub pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
+    /// Host ports in use.
+    pub used_ports: HashSet<HostPort>,
+    /// Images on the node by every name they have.
+    pub images: HashMap<String, ImageState>,
+    /// PVCs mounted by pods on the node (`namespace/name` → pods).
+    pub pvc_refs: HashMap<String, usize>,
+    /// Bumped on every change; snapshots copy nodes whose generation moved.
+    pub generation: u64,
+}
+
+impl NodeInfo {
+    /// A node with no pods.
+    pub fn new(node: Arc<Node>) -> Self {
+        let mut info = Self {
+            name: String::new(),
+            key: Arc::from(""),
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            unschedulable: false,
+            allocatable: Resource::default(),
+            requested: Resource::default(),
+            non_zero_requested: Resource::default(),
+            pods: Vec::new(),
+            pods_with_affinity: Vec::new(),
+            pods_with_required_anti_affinity: Vec::new(),
+            used_ports: HashSet::new(),
+            images: HashMap::new(),
+            pvc_refs: HashMap::new(),
+            generation: 0,
+            node: Arc::clone(&node),
+        };
+        info.set_node(node);
+        info
+    }
+
+    /// Replaces the node object (labels, taints, allocatable …), keeping the pods.
+    pub fn set_node(&mut self, node: Arc<Node>) {
+        self.name = node.metadata.name.clone().unwrap_or_default();
+        if *self.key != *self.name {
+            self.key = Arc::from(self.name.as_str());
+        }
+        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        let spec = node.spec.clone().unwrap_or_default();
+        self.taints = spec.taints.unwrap_or_default();
+        self.unschedulable = spec.unschedulable.unwrap_or(false);
+        let status = node.status.clone().unwrap_or_default();
+        self.allocatable = status.allocatable.as_ref().map(Resource::from_list).unwrap_or_default();
+        self.images.clear();
+        for image in status.images.iter().flatten() {
+            let state = ImageState { size: image.size_bytes.unwrap_or(0), num_nodes: 1 };
+            for name in image.names.iter().flatten() {
+                self.images.insert(name.clone(), state);
+            }
+        }
+        self.node = node;
+    }
+
+    /// Accounts for `pod` on this node.
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        self.non_zero_requested.milli_cpu += pod.non_zero_milli_cpu;
+        self.non_zero_requested.memory += pod.non_zero_memory;
+        for p in &pod.host_ports {
+            self.used_ports.insert(p.clone());
+        }
+        for c in &pod.pvcs {
+            *self.pvc_refs.entry(format!("{}/{c}", pod.namespace)).or_default() += 1;
+        }
+        if pod.has_affinity() {
+            self.pods_with_affinity.push(Arc::clone(&pod));
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity.push(Arc::clone(&pod));
+        }
+        self.pods.push(pod);
+    }
+
+    /// Removes the pod with `key` (`namespace/name`); `false` when it is not here.
+    pub fn remove_pod(&mut self, key: &str) -> bool {
+        let Some(i) = self.pods.iter().position(|p| p.key == key) else { return false };
+        let pod = self.pods.swap_remove(i);
+        self.requested.sub(&pod.requests);
+        self.non_zero_requested.milli_cpu -= pod.non_zero_milli_cpu;
+        self.non_zero_requested.memory -= pod.non_zero_memory;
+        for p in &pod.host_ports {
+            // Another pod may use the same port (on another IP, or a conflicting one that
+            // was assumed): recompute from the remaining pods.
+            if !self.pods.iter().any(|o| o.host_ports.contains(p)) {
+                self.used_ports.remove(p);
+            }
+        }
+        for c in &pod.pvcs {
+            let k = format!("{}/{c}", pod.namespace);
+            if let Some(n) = self.pvc_refs.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pvc_refs.remove(&k);
+                }
+            }
+        }
+        self.pods_with_affinity.retain(|p| p.key != key);
+        self.pods_with_required_anti_affinity.retain(|p| p.key != key);
+        true
+    }
+
+    /// Whether a host port conflicts with one in use (same protocol and port, and the same
+    /// IP or either side on `0.0.0.0`).
+    pub fn port_conflicts(&self, want: &HostPort) -> bool {
+        self.used_ports.iter().any(|u| {
+            u.protocol == want.protocol
+                && u.port == want.port
+                && (u.ip == want.ip || u.ip == "0.0.0.0" || want.ip == "0.0.0.0")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn add_and_remove_keep_sums() {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1", "labels": {"zone": "a"}},
+            "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+                "images": [{"names": ["busybox:1"], "sizeBytes": 1000}]}}))
+        .unwrap();
+        let mut n = NodeInfo::new(Arc::new(node));
+        assert_eq!(n.allocatable.milli_cpu, 4000);
+        assert_eq!(n.images["busybox:1"].size, 1000);
+        let pod = |name: &str, port: i32| {
+            Arc::new(PodInfo::new(Arc::new(
+                serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [
+                    {"name": "c", "resources": {"requests": {"cpu": "1"}}, "ports": [{"containerPort": 80, "hostPort": port}]}]}}))
+                .unwrap(),
+            )))
+        };
+        n.add_pod(pod("a", 80));
+        n.add_pod(pod("b", 81));
+        assert_eq!(n.requested.milli_cpu, 2000);
+        assert!(n.port_conflicts(&HostPort { protocol: "TCP".into(), ip: "10.0.0.1".into(), port: 80 }));
+        assert!(n.remove_pod("default/a"));
+        assert!(!n.remove_pod("default/a"));
+        assert_eq!(n.requested.milli_cpu, 1000);
+        assert_eq!(n.non_zero_requested.memory, crate::types::resource::DEFAULT_MEMORY_REQUEST);
+        assert!(!n.port_conflicts(&HostPort { protocol: "TCP".into(), ip: "0.0.0.0".into(), port: 80 }));
+    }
+}

@@ -1,0 +1,119 @@
+//! The scheduler against a live kapiserver: pending pods are bound through `pods/binding`,
+//! an unschedulable pod gets `PodScheduled=False` with upstream's message and a
+//! FailedScheduling event, and is bound once a node that fits appears.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kapi::k8s::api::core::v1::{Event, Node, Pod};
+use kapiserver::{ApiServer, Config};
+use kcontroller::informers::Informers;
+use ksched::framework::SchedulerConfig;
+use kstore::backend::EmbeddedBackend;
+use kstore::{Store, StoreConfig};
+use kwatch::http::{Api, Client, PostParams};
+use kwatch::lister::ListParams;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str, mut f: impl FnMut() -> Fut) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn add_node(client: &Client, name: &str, cpu: &str) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let n: Node =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}}))
+            .unwrap();
+    let mut n = nodes.create(&n, &PostParams::default()).await.unwrap();
+    n.status = Some(
+        serde_json::from_value(json!({"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+        "capacity": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True"}]}))
+        .unwrap(),
+    );
+    nodes.replace_status(name, &n, &PostParams::default()).await.unwrap();
+}
+
+async fn add_pod(client: &Client, name: &str, cpu: &str) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let p: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"containers": [
+        {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu}}}]}}))
+    .unwrap();
+    pods.create(&p, &PostParams::default()).await.unwrap();
+}
+
+fn scheduled(p: &Pod) -> Option<(String, String)> {
+    let c = p.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "PodScheduled")?.clone();
+    Some((c.status, c.message.unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_pending_pods_and_retries_unschedulable_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
+    let server =
+        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
+
+    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
+    let registry = ksched::kube::registry(&client);
+    let scheduler = tokio::spawn({
+        let (client, cancel) = (client.clone(), cancel.clone());
+        async move {
+            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, cancel).await.unwrap();
+        }
+    });
+
+    add_node(&client, "n1", "2").await;
+    add_pod(&client, "p1", "1").await;
+    add_pod(&client, "p2", "1").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for name in ["p1", "p2"] {
+        let p = eventually("a binding", || async {
+            let p = pods.get(name).await.unwrap();
+            p.spec.as_ref().unwrap().node_name.is_some().then_some(p)
+        })
+        .await;
+        assert_eq!(p.spec.as_ref().unwrap().node_name.as_deref(), Some("n1"));
+        assert_eq!(scheduled(&p).unwrap().0, "True", "the binding sets PodScheduled");
+    }
+
+    // No room: the pod says why, and an event is recorded.
+    add_pod(&client, "big", "4").await;
+    let (status, message) = eventually("the PodScheduled condition", || async {
+        scheduled(&pods.get("big").await.unwrap()).filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(status, "False");
+    assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually("a FailedScheduling event", || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        list.items.iter().any(|e| e.reason.as_deref() == Some("FailedScheduling")).then_some(())
+    })
+    .await;
+
+    // A node that fits appears: the pod is retried and bound there.
+    add_node(&client, "n2", "8").await;
+    let p = eventually("the retried binding", || async {
+        let p = pods.get("big").await.unwrap();
+        p.spec.as_ref().unwrap().node_name.is_some().then_some(p)
+    })
+    .await;
+    assert_eq!(p.spec.unwrap().node_name.as_deref(), Some("n2"));
+    cancel.cancel();
+    scheduler.await.unwrap();
+}
