@@ -216,10 +216,14 @@ pub async fn run(
     config: &SchedulerConfig,
     registry: &Registry,
     informers: &Informers,
+    metrics: Option<crate::scheduler::SchedulerMetrics>,
     cancel: CancellationToken,
 ) -> Result<(), KubeError> {
     let profiles = config.build_profiles(registry)?;
     let (scheduler, handle, outcomes) = Scheduler::new(profiles, config, false);
+    if let Some(m) = metrics {
+        scheduler.set_metrics(m);
+    }
     let pods = informers.get::<Pod>()?;
     let nodes = informers.get::<Node>()?;
     feed_nodes(handle.clone(), nodes.clone(), cancel.clone());

@@ -73,7 +73,7 @@ async fn binds_pending_pods_and_retries_unschedulable_ones() {
     let scheduler = tokio::spawn({
         let (client, cancel) = (client.clone(), cancel.clone());
         async move {
-            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, cancel).await.unwrap();
+            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, None, cancel).await.unwrap();
         }
     });
 

@@ -92,6 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     });
     let mut metrics = Registry::default();
     let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut metrics));
+    let scheduler_metrics = ksched::scheduler::SchedulerMetrics::register(&mut metrics);
     let elector = if args.leader_elect {
         let le = LeaderElectionConfig::new(
             &args.leader_elect_resource_namespace,
@@ -110,7 +111,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr = kcluster::serve::serve_metrics(args.metrics_bind_address, Arc::new(metrics), cancel.clone()).await?;
     tracing::info!(%addr, "serving /metrics and /healthz");
     let work = move |leading: CancellationToken| async move {
-        if let Err(e) = ksched::kube::run(client, &config, &registry, &informers, leading).await {
+        if let Err(e) =
+            ksched::kube::run(client, &config, &registry, &informers, Some(scheduler_metrics), leading).await
+        {
             tracing::error!(error = %e, "scheduler stopped");
         }
     };

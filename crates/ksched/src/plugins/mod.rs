@@ -1,5 +1,6 @@
 //! The default plugins, with upstream's semantics, weights and formulas.
 
+pub mod coscheduling;
 mod fasthash;
 pub(crate) mod helper;
 pub mod imagelocality;
@@ -13,6 +14,7 @@ pub mod podtopologyspread;
 pub mod prioritysort;
 pub mod schedulinggates;
 pub mod tainttoleration;
+pub mod volumebinding;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -40,12 +42,25 @@ pub fn register_affinity(registry: &mut Registry) {
     registry.register(interpodaffinity::NAME, interpodaffinity::factory);
 }
 
+/// Registers VolumeBinding.
+pub fn register_volumes(registry: &mut Registry) {
+    registry.register(volumebinding::NAME, volumebinding::factory);
+}
+
+/// Registers Coscheduling (gang scheduling). It is not in the default profile: enable it in
+/// a profile's `plugins.multiPoint.enabled`.
+pub fn register_gang(registry: &mut Registry) {
+    registry.register(coscheduling::NAME, coscheduling::factory);
+}
+
 /// The in-tree plugins (a `DefaultBinder` that talks to an API server is added by the
 /// `kube` module; the in-memory one by [`crate::memory::registry`]).
 pub fn default_registry() -> Registry {
     let mut r = Registry::new();
     register_basic(&mut r);
     register_affinity(&mut r);
+    register_volumes(&mut r);
+    register_gang(&mut r);
     r
 }
 

@@ -7,6 +7,10 @@ pub(super) fn node_added() -> ClusterEvent {
     ClusterEvent::new(EventResource::Node, ActionType::ADD)
 }
 
+pub(super) fn unscheduled_pod_added() -> ClusterEvent {
+    ClusterEvent::new(EventResource::UnscheduledPod, ActionType::ADD)
+}
+
 pub(super) fn node(action: ActionType) -> ClusterEvent {
     ClusterEvent::new(EventResource::Node, action)
 }

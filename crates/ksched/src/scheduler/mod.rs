@@ -4,6 +4,7 @@
 
 pub mod cycle;
 mod events;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -15,11 +16,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 pub use cycle::{CycleContext, FitError, ScheduleResult, num_feasible_nodes_to_find, schedule_pod};
+pub use metrics::SchedulerMetrics;
 
 use crate::cache::Cache;
 use crate::framework::{
-    ClusterEvent, ClusterObject, ClusterState, Code, CycleState, Handle, NodeStatuses, Plugin, PreEnqueuePlugin,
-    Profile, QueueSortPlugin, QueuedPodInfo, SchedulerConfig, Snapshot, Status, WaitingPods,
+    ClusterEvent, ClusterObject, ClusterState, Code, CycleState, EventResource, Handle, NodeStatuses, Plugin,
+    PreEnqueuePlugin, Profile, QueueSortPlugin, QueuedPodInfo, SchedulerConfig, Snapshot, Status, WaitingPods,
 };
 
 /// The queue order when no profile has a QueueSort plugin: higher priority, then older.
@@ -79,6 +81,29 @@ struct Shared {
     /// In memory, nobody reports bindings back: the scheduler confirms them itself.
     confirm_bindings: bool,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    metrics: std::sync::OnceLock<SchedulerMetrics>,
+    /// Some plugin registered for `UnscheduledPod` ADD: raise it when a pending pod arrives.
+    announce_pending_adds: bool,
+}
+
+impl Shared {
+    /// Reports an outcome, counting it in the metrics.
+    fn report(&self, outcome: Outcome, profile: &str, started: Instant) {
+        if let Some(m) = self.metrics.get() {
+            let result = match &outcome {
+                Outcome::Bound { .. } => "scheduled",
+                Outcome::Unschedulable { victims, nominated_node, .. } => {
+                    if nominated_node.is_some() {
+                        m.preemption(victims.len());
+                    }
+                    "unschedulable"
+                }
+                Outcome::Error { .. } => "error",
+            };
+            m.attempt(result, profile, started.elapsed().as_secs_f64());
+        }
+        let _ = self.outcomes.send(outcome);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,8 +159,13 @@ impl SchedulerHandle {
             lock(&self.shared.queue).remove_nomination(&info.key);
             self.event(events::assigned_pod(crate::framework::ActionType::ADD), None, Some(ClusterObject::Pod(info)));
         } else if self.shared.profiles.contains_key(&info.scheduler_name) && !events::terminal(&info) {
-            lock(&self.shared.queue).add(info, Instant::now());
-            self.shared.wake.notify_one();
+            lock(&self.shared.queue).add(Arc::clone(&info), Instant::now());
+            if self.shared.announce_pending_adds {
+                // A sibling's arrival may complete a group another pod waits for (gang scheduling).
+                self.event(events::unscheduled_pod_added(), None, Some(ClusterObject::Pod(info)));
+            } else {
+                self.shared.wake.notify_one();
+            }
         }
     }
 
@@ -265,6 +295,16 @@ impl Scheduler {
             profiles.iter().map(|p| (p.scheduler_name.clone(), p.pre_enqueue_plugins().to_vec())).collect();
         let hints = QueueingHintMap::from_profiles(profiles.iter().map(|p| (p.scheduler_name.as_str(), p.events())));
         let queue = SchedulingQueue::new(sort, pre_enqueue, hints, settings);
+        // Explicit registrations only: plugins registered for every event (wildcard) do not
+        // reject pods, and raising the event for every arriving pod is not free.
+        let pending_add = events::unscheduled_pod_added();
+        let announce_pending_adds = profiles.iter().any(|p| {
+            p.events()
+                .values()
+                .flatten()
+                .flatten()
+                .any(|e| e.event.resource == EventResource::UnscheduledPod && e.event.covers(&pending_add))
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             cache: Mutex::new(Cache::new()),
@@ -274,6 +314,8 @@ impl Scheduler {
             profiles: profiles.into_iter().map(|p| (p.scheduler_name.clone(), Arc::new(p))).collect(),
             confirm_bindings,
             outcomes: tx,
+            metrics: std::sync::OnceLock::new(),
+            announce_pending_adds,
         });
         let handle = SchedulerHandle { shared: Arc::clone(&shared) };
         let s = Scheduler {
@@ -283,6 +325,11 @@ impl Scheduler {
             percentage: config.percentage_of_nodes_to_score,
         };
         (s, handle, rx)
+    }
+
+    /// Reports `scheduler_*` metrics into `metrics` (call before running).
+    pub fn set_metrics(&self, metrics: SchedulerMetrics) {
+        let _ = self.shared.metrics.set(metrics);
     }
 
     /// Runs until `cancel` fires: pops pods, schedules them one at a time, and spawns their
@@ -297,6 +344,9 @@ impl Scheduler {
             let next = {
                 let mut q = lock(&self.shared.queue);
                 q.flush(now);
+                if let Some(m) = self.shared.metrics.get() {
+                    m.pending(q.pending_counts());
+                }
                 q.pop(now)
             };
             if let Some(queued) = next {
@@ -361,6 +411,7 @@ impl Scheduler {
 
     /// The scheduling cycle; returns the binding cycle to run when a node was chosen.
     fn schedule_one_inner(&mut self, mut queued: QueuedPodInfo) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let started = Instant::now();
         let pod = Arc::clone(&queued.pod);
         let Some(profile) = self.shared.profiles.get(&pod.scheduler_name).cloned() else {
             lock(&self.shared.queue).done(&pod.key);
@@ -386,7 +437,7 @@ impl Scheduler {
         let chosen = match result {
             Ok(r) => r.node,
             Err(fit) => {
-                self.handle_failure(&profile, &mut state, &mut queued, fit);
+                self.handle_failure(&profile, &mut state, &mut queued, fit, started);
                 return None;
             }
         };
@@ -402,26 +453,33 @@ impl Scheduler {
         let reserve = profile.run_reserve(&mut state, &assumed, &chosen);
         if !reserve.is_success() {
             profile.run_unreserve(&mut state, &assumed, &chosen);
-            self.fail_attempt(&mut queued, &chosen, reserve);
+            self.fail_attempt(&mut queued, &chosen, reserve, &profile.scheduler_name, started);
             return None;
         }
         let (permit, wait_for, timeout) = profile.run_permit(&state, &assumed, &chosen, &self.shared.waiting);
         if !permit.is_success() && permit.code() != Code::Wait {
             profile.run_unreserve(&mut state, &assumed, &chosen);
-            self.fail_attempt(&mut queued, &chosen, permit);
+            self.fail_attempt(&mut queued, &chosen, permit, &profile.scheduler_name, started);
             return None;
         }
         let waiting = (!wait_for.is_empty())
             .then(|| self.shared.waiting.add(Arc::clone(&assumed), &chosen, wait_for.into_iter().collect()));
         let shared = Arc::clone(&self.shared);
         Some(async move {
-            binding_cycle(shared, profile, state, queued, assumed, chosen, waiting, timeout).await;
+            binding_cycle(shared, profile, state, queued, assumed, chosen, waiting, timeout, started).await;
         })
     }
 
     /// A failed scheduling cycle: PostFilter (preemption) when nothing fit, then back to the
     /// queue.
-    fn handle_failure(&self, profile: &Profile, state: &mut CycleState, queued: &mut QueuedPodInfo, fit: FitError) {
+    fn handle_failure(
+        &self,
+        profile: &Profile,
+        state: &mut CycleState,
+        queued: &mut QueuedPodInfo,
+        fit: FitError,
+        started: Instant,
+    ) {
         let pod = Arc::clone(&queued.pod);
         let error = fit.pre_filter.as_ref().is_some_and(|s| s.code() == Code::Error);
         let mut nominated = None;
@@ -473,23 +531,24 @@ impl Scheduler {
                 victims: victims.iter().map(|v| v.key.clone()).collect(),
             }
         };
-        let _ = self.shared.outcomes.send(outcome);
+        self.shared.report(outcome, &profile.scheduler_name, started);
         if !victims.is_empty() {
             self.shared.wake.notify_one();
         }
     }
 
-    fn fail_attempt(&self, queued: &mut QueuedPodInfo, node: &str, status: Status) {
+    fn fail_attempt(&self, queued: &mut QueuedPodInfo, node: &str, status: Status, profile: &str, started: Instant) {
         let pod = Arc::clone(&queued.pod);
         let _ = lock(&self.shared.cache).forget_pod(&pod.key);
         queued.unschedulable_plugins = status.plugin().into_iter().collect();
         lock(&self.shared.queue).add_unschedulable(queued.clone(), Instant::now());
-        let _ = self.shared.outcomes.send(Outcome::Unschedulable {
+        let outcome = Outcome::Unschedulable {
             pod: pod.key.clone(),
             message: format!("{status} (node {node})"),
             nominated_node: None,
             victims: Vec::new(),
-        });
+        };
+        self.shared.report(outcome, profile, started);
     }
 }
 
@@ -503,6 +562,7 @@ async fn binding_cycle(
     node: String,
     waiting: Option<tokio::sync::oneshot::Receiver<Status>>,
     timeout: Duration,
+    started: Instant,
 ) {
     let mut status = Status::success();
     if let Some(rx) = waiting {
@@ -527,7 +587,7 @@ async fn binding_cycle(
         }
         lock(&shared.queue).done(&assumed.key);
         profile.run_post_bind(&state, &assumed, &node).await;
-        let _ = shared.outcomes.send(Outcome::Bound { pod: assumed.key.clone(), node });
+        shared.report(Outcome::Bound { pod: assumed.key.clone(), node }, &profile.scheduler_name, started);
         return;
     }
     // Undo: unreserve, forget the assumption, retry later.
@@ -546,7 +606,7 @@ async fn binding_cycle(
     } else {
         Outcome::Error { pod: assumed.key.clone(), message: status.to_string() }
     };
-    let _ = shared.outcomes.send(outcome);
+    shared.report(outcome, &profile.scheduler_name, started);
 }
 
 /// Statuses of rejected nodes, re-exported for PostFilter plugins' tests.
