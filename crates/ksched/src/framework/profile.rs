@@ -19,6 +19,10 @@ use super::status::{Code, Status};
 use super::waiting::WaitingPods;
 use crate::types::{NodeInfo, PodInfo};
 
+/// Below this many nodes, Filter and Score run on the scheduling thread: measured on 2
+/// cores, handing 500 nodes to worker threads cost more than it saved.
+pub const PARALLEL_MIN_NODES: usize = 1024;
+
 /// A configured scheduler profile.
 #[derive(Clone, Default)]
 pub struct Profile {
@@ -230,21 +234,25 @@ impl Profile {
     /// Plugins score in parallel over nodes.
     pub fn run_score(&self, state: &CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>]) -> Result<Vec<i64>, Status> {
         let mut totals = vec![0i64; nodes.len()];
-        let parallel = nodes.len() >= 64;
+        let parallel = nodes.len() >= PARALLEL_MIN_NODES;
+        // One score list for all plugins: names are set once, each plugin overwrites scores.
+        let mut scores: Vec<NodeScore> =
+            nodes.iter().map(|n| NodeScore { name: Arc::clone(&n.key), score: 0 }).collect();
         for (p, weight) in &self.score {
             if state.skip_score.contains(p.name()) {
                 continue;
             }
-            let score_one = |n: &Arc<NodeInfo>| {
-                let (s, st) = p.score(state, pod, n);
-                if st.is_success() { Ok(NodeScore { name: Arc::clone(&n.key), score: s }) } else { Err(st) }
+            let score_one = |(slot, n): (&mut NodeScore, &Arc<NodeInfo>)| -> Result<(), Status> {
+                let (v, st) = p.score(state, pod, n);
+                slot.score = v;
+                if st.is_success() { Ok(()) } else { Err(st) }
             };
-            let scored: Result<Vec<NodeScore>, Status> = if parallel {
-                nodes.par_iter().map(score_one).collect()
+            let scored = if parallel {
+                scores.par_iter_mut().zip(nodes.par_iter()).with_min_len(64).try_for_each(score_one)
             } else {
-                nodes.iter().map(score_one).collect()
+                scores.iter_mut().zip(nodes.iter()).try_for_each(score_one)
             };
-            let mut scores = scored.map_err(|s| s.with_plugin(p.name()))?;
+            scored.map_err(|s| s.with_plugin(p.name()))?;
             let st = p.normalize(state, pod, &mut scores);
             if !st.is_success() {
                 return Err(st.with_plugin(p.name()));

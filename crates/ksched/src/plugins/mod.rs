@@ -1,6 +1,7 @@
 //! The default plugins, with upstream's semantics, weights and formulas.
 
 pub mod coscheduling;
+pub mod defaultpreemption;
 mod fasthash;
 pub(crate) mod helper;
 pub mod imagelocality;
@@ -42,6 +43,11 @@ pub fn register_affinity(registry: &mut Registry) {
     registry.register(interpodaffinity::NAME, interpodaffinity::factory);
 }
 
+/// Registers DefaultPreemption (PostFilter).
+pub fn register_preemption(registry: &mut Registry) {
+    registry.register(defaultpreemption::NAME, defaultpreemption::factory);
+}
+
 /// Registers VolumeBinding.
 pub fn register_volumes(registry: &mut Registry) {
     registry.register(volumebinding::NAME, volumebinding::factory);
@@ -59,6 +65,7 @@ pub fn default_registry() -> Registry {
     let mut r = Registry::new();
     register_basic(&mut r);
     register_affinity(&mut r);
+    register_preemption(&mut r);
     register_volumes(&mut r);
     register_gang(&mut r);
     r

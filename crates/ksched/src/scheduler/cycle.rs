@@ -93,11 +93,18 @@ pub struct CycleContext<'a> {
     pub percentage: u32,
     /// Pods nominated to a node (preemptors waiting for victims to go).
     pub nominated: &'a (dyn Fn(&str) -> Vec<Arc<PodInfo>> + Sync),
+    /// The node this pod was nominated to by an earlier preemption, tried first.
+    pub nominated_node: Option<&'a str>,
 }
 
 fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-    // Nominated pods of at least this priority count as already there (upstream runs the
-    // filters with them, then without).
+    // Upstream runs the filters with nominated pods of at least this priority counted, then
+    // without; both must pass. Without first: a node that fails then fails anyway, and
+    // needs no copy with the nominated pods added.
+    let plain = ctx.profile.run_filters(state, pod, node);
+    if !plain.is_success() {
+        return plain;
+    }
     let nominated: Vec<Arc<PodInfo>> =
         (ctx.nominated)(&node.name).into_iter().filter(|p| p.priority >= pod.priority && p.key != pod.key).collect();
     if !nominated.is_empty() {
@@ -110,12 +117,9 @@ fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: 
                 return s;
             }
         }
-        let s = ctx.profile.run_filters(&st, pod, &with);
-        if !s.is_success() {
-            return s;
-        }
+        return ctx.profile.run_filters(&st, pod, &with);
     }
-    ctx.profile.run_filters(state, pod, node)
+    plain
 }
 
 /// Filters nodes from `start` (round robin) until `want` fit; returns the feasible nodes
@@ -136,18 +140,16 @@ pub fn find_feasible(
     }
     // Evaluate in parallel batches; stop once enough nodes fit. Within a batch, results
     // are taken in order, so the outcome does not depend on thread timing.
-    let batch = want.clamp(16, 512);
+    let batch = want.clamp(16, 2048);
     let mut evaluated = 0;
     while evaluated < n && feasible.len() < want {
         let end = (evaluated + batch).min(n);
-        let results: Vec<(usize, Status)> = (evaluated..end)
-            .into_par_iter()
-            .with_min_len(8)
-            .map(|i| {
-                let node = &candidates[(start + i) % n];
-                (i, filter_node(ctx, state, pod, node))
-            })
-            .collect();
+        let check = |i: usize| (i, filter_node(ctx, state, pod, &candidates[(start + i) % n]));
+        let results: Vec<(usize, Status)> = if end - evaluated >= crate::framework::profile::PARALLEL_MIN_NODES {
+            (evaluated..end).into_par_iter().with_min_len(64).map(check).collect()
+        } else {
+            (evaluated..end).map(check).collect()
+        };
         for (i, s) in results {
             let node = &candidates[(start + i) % n];
             evaluated = i + 1;
@@ -187,8 +189,8 @@ pub fn schedule_pod(
         return Err(fit_error(NodeStatuses::new(), Some(status)));
     }
     // A nominated node (from an earlier preemption) is tried first.
-    let nominated_node = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
-    if let Some(node) = nominated_node.as_deref().and_then(|n| snapshot.get(n)) {
+    let from_status = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref());
+    if let Some(node) = ctx.nominated_node.or(from_status).and_then(|n| snapshot.get(n)) {
         if filter_node(ctx, state, pod, node).is_success() {
             return Ok(ScheduleResult { node: node.name.clone(), evaluated: 1, feasible: 1 });
         }

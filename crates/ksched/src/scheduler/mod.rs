@@ -420,20 +420,18 @@ impl Scheduler {
         lock(&self.shared.cache).update_snapshot(&mut self.snapshot);
         let mut state = CycleState::new();
         // Nominations are read once per cycle (usually there are none).
-        let nominations: HashMap<String, Vec<Arc<PodInfo>>> = lock(&self.shared.queue).nominations();
-        let nominated = move |node: &str| -> Vec<Arc<PodInfo>> {
-            if nominations.is_empty() { Vec::new() } else { nominations.get(node).cloned().unwrap_or_default() }
-        };
+        let nominated_node = lock(&self.shared.queue).nominated_node(&pod.key).map(str::to_owned);
+        // Asked only for nodes the pod already fits without them (see `filter_node`).
+        let shared = Arc::clone(&self.shared);
+        let nominated = move |node: &str| -> Vec<Arc<PodInfo>> { lock(&shared.queue).nominated_pods_for_node(node) };
         let ctx = CycleContext {
             profile: &profile,
             snapshot: &self.snapshot,
             percentage: profile.percentage_of_nodes_to_score.unwrap_or(self.percentage),
             nominated: &nominated,
+            nominated_node: nominated_node.as_deref(),
         };
-        // The cycle runs inside the rayon pool: its parallel filter and score steps then
-        // split work without a thread hand-off each.
-        let next_start = &mut self.next_start;
-        let result = rayon::scope(|_| schedule_pod(&ctx, &mut state, &pod, next_start));
+        let result = schedule_pod(&ctx, &mut state, &pod, &mut self.next_start);
         let chosen = match result {
             Ok(r) => r.node,
             Err(fit) => {
@@ -450,6 +448,9 @@ impl Scheduler {
                 return None;
             }
         };
+        // The pod now counts on its node: its nomination (from an earlier preemption) must
+        // not count it a second time (upstream `DeleteNominatedPodIfExists` in `assume`).
+        lock(&self.shared.queue).remove_nomination(&pod.key);
         let reserve = profile.run_reserve(&mut state, &assumed, &chosen);
         if !reserve.is_success() {
             profile.run_unreserve(&mut state, &assumed, &chosen);
