@@ -72,39 +72,39 @@ pub fn registry(client: &Client) -> Registry {
     r
 }
 
-fn feed_pods(handle: SchedulerHandle, informer: SharedInformer<Pod>, cancel: CancellationToken) {
-    let mut sub = informer.subscribe(16 * 1024, None);
+/// Forwards every event of `informer` to `apply` until `cancel` fires.
+fn feed<K: Object>(
+    informer: &SharedInformer<K>,
+    buffer: usize,
+    cancel: CancellationToken,
+    mut apply: impl FnMut(Event<K>) + Send + 'static,
+) {
+    let mut sub = informer.subscribe(buffer, None);
     tokio::spawn(async move {
         loop {
-            let e = tokio::select! {
+            tokio::select! {
                 () = cancel.cancelled() => return,
-                e = sub.recv() => match e { Some(e) => e, None => return },
-            };
-            match e {
-                Event::Added(p) | Event::Resync(p) => handle.add_pod(p),
-                Event::Updated { old, new } => handle.update_pod(old, new),
-                Event::Deleted { obj, .. } => handle.delete_pod(&obj),
-                Event::Synced | Event::Lagged { .. } => {}
+                e = sub.recv() => match e { Some(e) => apply(e), None => return },
             }
         }
     });
 }
 
+fn feed_pods(handle: SchedulerHandle, informer: SharedInformer<Pod>, cancel: CancellationToken) {
+    feed(&informer, 16 * 1024, cancel, move |e| match e {
+        Event::Added(p) | Event::Resync(p) => handle.add_pod(p),
+        Event::Updated { old, new } => handle.update_pod(old, new),
+        Event::Deleted { obj, .. } => handle.delete_pod(&obj),
+        Event::Synced | Event::Lagged { .. } => {}
+    });
+}
+
 fn feed_nodes(handle: SchedulerHandle, informer: SharedInformer<Node>, cancel: CancellationToken) {
-    let mut sub = informer.subscribe(4096, None);
-    tokio::spawn(async move {
-        loop {
-            let e = tokio::select! {
-                () = cancel.cancelled() => return,
-                e = sub.recv() => match e { Some(e) => e, None => return },
-            };
-            match e {
-                Event::Added(n) | Event::Resync(n) => handle.add_node(n),
-                Event::Updated { old, new } => handle.update_node(old, new),
-                Event::Deleted { obj, .. } => handle.delete_node(obj.name()),
-                Event::Synced | Event::Lagged { .. } => {}
-            }
-        }
+    feed(&informer, 4096, cancel, move |e| match e {
+        Event::Added(n) | Event::Resync(n) => handle.add_node(n),
+        Event::Updated { old, new } => handle.update_node(old, new),
+        Event::Deleted { obj, .. } => handle.delete_node(obj.name()),
+        Event::Synced | Event::Lagged { .. } => {}
     });
 }
 
@@ -116,21 +116,14 @@ fn feed_cluster<K: Object + serde::de::DeserializeOwned>(
     cancel: CancellationToken,
     apply: fn(&mut ClusterState, &K, bool),
 ) {
-    let mut sub = informer.subscribe(4096, None);
-    tokio::spawn(async move {
-        loop {
-            let e = tokio::select! {
-                () = cancel.cancelled() => return,
-                e = sub.recv() => match e { Some(e) => e, None => return },
-            };
-            let (obj, present, action) = match e {
-                Event::Added(o) | Event::Resync(o) => (o, true, ActionType::ADD),
-                Event::Updated { new, .. } => (new, true, ActionType::UPDATE),
-                Event::Deleted { obj, .. } => (obj, false, ActionType::DELETE),
-                Event::Synced | Event::Lagged { .. } => continue,
-            };
-            handle.update_cluster(Some(ClusterEvent::new(resource, action)), |c| apply(c, &obj, present));
-        }
+    feed(&informer, 4096, cancel, move |e| {
+        let (obj, present, action) = match e {
+            Event::Added(o) | Event::Resync(o) => (o, true, ActionType::ADD),
+            Event::Updated { new, .. } => (new, true, ActionType::UPDATE),
+            Event::Deleted { obj, .. } => (obj, false, ActionType::DELETE),
+            Event::Synced | Event::Lagged { .. } => return,
+        };
+        handle.update_cluster(Some(ClusterEvent::new(resource, action)), |c| apply(c, &obj, present));
     });
 }
 

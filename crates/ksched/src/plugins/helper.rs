@@ -249,6 +249,11 @@ impl RequiredNodeAffinity {
         }
     }
 
+    /// Whether there is nothing to check (no node selector, no required affinity).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.node_selector.is_empty() && self.affinity.is_none()
+    }
+
     /// Whether a node with `labels` and `node_name` satisfies both.
     pub(crate) fn matches_labels(&self, labels: &BTreeMap<String, String>, node_name: &str) -> bool {
         self.node_selector.iter().all(|(k, v)| labels.get(k) == Some(v))

@@ -1,9 +1,11 @@
 //! Constraints as the plugin uses them (selector parsed, defaults applied), node inclusion
 //! (node affinity and taint policies) and pod counting, shared by filtering and scoring.
 
-use kapi::k8s::api::core::v1::{NodeSelector, NodeSelectorRequirement, TopologySpreadConstraint};
-use kapi::labels::{Operator, Requirement, Selector};
+use kapi::k8s::api::core::v1::TopologySpreadConstraint;
+use kapi::labels::Selector;
 
+pub(super) use crate::plugins::helper::RequiredNodeAffinity;
+use crate::plugins::helper::{find_untolerated_taint, is_do_not_schedule_taint};
 use crate::types::{NodeInfo, PodInfo};
 
 /// `kubernetes.io/hostname`: constraints on it are counted per node when scoring.
@@ -146,117 +148,19 @@ pub(super) fn constraints_for(
 
 /// Whether a NoSchedule/NoExecute taint of the node is not tolerated by the pod.
 pub(super) fn has_untolerated_do_not_schedule_taint(pod: &PodInfo, node: &NodeInfo) -> bool {
-    node.taints.iter().filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute").any(|taint| {
-        !pod.tolerations.iter().any(|t| {
-            let effect = t.effect.as_deref().unwrap_or("");
-            let key = t.key.as_deref().unwrap_or("");
-            if (!effect.is_empty() && effect != taint.effect) || (!key.is_empty() && key != taint.key) {
-                return false;
-            }
-            match t.operator.as_deref().unwrap_or("") {
-                "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-                "Exists" => true,
-                _ => false,
-            }
-        })
-    })
-}
-
-/// One parsed required node selector term.
-#[derive(Debug)]
-struct Term {
-    labels: Option<Selector>,
-    /// `metadata.name` requirements: (In?, name).
-    fields: Vec<(bool, String)>,
-}
-
-/// The pod's `nodeSelector` and required node affinity, parsed once per cycle (upstream
-/// `GetRequiredNodeAffinity`; invalid terms match nothing).
-#[derive(Debug)]
-pub(super) struct RequiredNodeAffinity<'a> {
-    node_selector: &'a std::collections::BTreeMap<String, String>,
-    terms: Option<Vec<Term>>,
-}
-
-impl<'a> RequiredNodeAffinity<'a> {
-    /// Parses the pod's node constraints.
-    pub(super) fn new(pod: &'a PodInfo) -> Self {
-        Self { node_selector: &pod.node_selector, terms: pod.required_node_affinity.as_ref().map(parse_selector) }
-    }
-
-    /// Whether there is anything to check.
-    pub(super) fn is_empty(&self) -> bool {
-        self.node_selector.is_empty() && self.terms.is_none()
-    }
-
-    /// Whether the node satisfies the pod's node selector and required node affinity.
-    pub(super) fn matches(&self, node: &NodeInfo) -> bool {
-        if !self.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v)) {
-            return false;
-        }
-        let Some(terms) = &self.terms else { return true };
-        terms.iter().any(|t| {
-            t.labels.as_ref().is_none_or(|s| s.matches(&node.labels))
-                && t.fields.iter().all(|(is_in, name)| (node.name == *name) == *is_in)
-        })
-    }
-}
-
-fn parse_selector(sel: &NodeSelector) -> Vec<Term> {
-    sel.node_selector_terms
-        .iter()
-        .filter_map(|t| {
-            let exprs = t.match_expressions.as_deref().unwrap_or_default();
-            let fields = t.match_fields.as_deref().unwrap_or_default();
-            if exprs.is_empty() && fields.is_empty() {
-                return None;
-            }
-            let labels = if exprs.is_empty() {
-                None
-            } else {
-                Some(Selector::from_requirements(exprs.iter().map(label_requirement).collect::<Option<Vec<_>>>()?))
-            };
-            let fields = fields.iter().map(field_requirement).collect::<Option<Vec<_>>>()?;
-            Some(Term { labels, fields })
-        })
-        .collect()
-}
-
-fn label_requirement(r: &NodeSelectorRequirement) -> Option<Requirement> {
-    let op = match r.operator.as_str() {
-        "In" => Operator::In,
-        "NotIn" => Operator::NotIn,
-        "Exists" => Operator::Exists,
-        "DoesNotExist" => Operator::DoesNotExist,
-        "Gt" => Operator::GreaterThan,
-        "Lt" => Operator::LessThan,
-        _ => return None,
-    };
-    Requirement::new(r.key.clone(), op, r.values.iter().flatten().cloned()).ok()
-}
-
-fn field_requirement(r: &NodeSelectorRequirement) -> Option<(bool, String)> {
-    let values = r.values.as_deref().unwrap_or_default();
-    if r.key != "metadata.name" || values.len() != 1 {
-        return None;
-    }
-    match r.operator.as_str() {
-        "In" => Some((true, values[0].clone())),
-        "NotIn" => Some((false, values[0].clone())),
-        _ => None,
-    }
+    find_untolerated_taint(&node.taints, &pod.tolerations, is_do_not_schedule_taint).is_some()
 }
 
 /// The pod's node affinity result for one node, computed at most once.
 #[derive(Debug)]
 pub(super) struct NodeAffinityCheck<'a> {
-    affinity: &'a RequiredNodeAffinity<'a>,
+    affinity: &'a RequiredNodeAffinity,
     result: Option<bool>,
 }
 
 impl<'a> NodeAffinityCheck<'a> {
     /// A fresh check for one node.
-    pub(super) fn new(affinity: &'a RequiredNodeAffinity<'a>) -> Self {
+    pub(super) fn new(affinity: &'a RequiredNodeAffinity) -> Self {
         Self { affinity, result: affinity.is_empty().then_some(true) }
     }
 

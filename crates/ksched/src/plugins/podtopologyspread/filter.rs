@@ -95,7 +95,7 @@ impl PreFilterState {
         if updated.namespace != pod.namespace || !node_has_all_keys(node, &self.constraints) {
             return;
         }
-        let affinity = RequiredNodeAffinity::new(pod);
+        let affinity = RequiredNodeAffinity::from_pod(pod);
         let mut check = NodeAffinityCheck::new(&affinity);
         for (i, c) in self.constraints.iter().enumerate() {
             if !c.selects(updated) || !c.includes(pod, node, &mut check) {
@@ -212,7 +212,7 @@ fn push_zero<'a>(zeros: &mut Vec<&'a str>, value: &'a str) {
 fn scan<'a>(
     pod: &PodInfo,
     constraints: &[Constraint],
-    affinity: &RequiredNodeAffinity<'_>,
+    affinity: &RequiredNodeAffinity,
     nodes: &'a [Arc<NodeInfo>],
 ) -> Partial<'a> {
     let mut part = Partial::new(constraints.len());
@@ -239,7 +239,7 @@ fn scan<'a>(
 
 /// Upstream `calPreFilterState` for `constraints` over all nodes of the snapshot.
 pub(super) fn compute_state(pod: &PodInfo, constraints: Vec<Constraint>, snapshot: &Snapshot) -> PreFilterState {
-    let affinity = RequiredNodeAffinity::new(pod);
+    let affinity = RequiredNodeAffinity::from_pod(pod);
     let nodes = snapshot.nodes();
     let part = if parallel(nodes.len()) {
         nodes

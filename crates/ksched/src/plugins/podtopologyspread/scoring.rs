@@ -39,7 +39,7 @@ fn count_nodes<'a>(
     pod: &PodInfo,
     constraints: &[Constraint],
     require_all: bool,
-    affinity: &RequiredNodeAffinity<'_>,
+    affinity: &RequiredNodeAffinity,
     registered: &[DomainCounts<'_>],
     nodes: &'a [Arc<NodeInfo>],
 ) -> Vec<DomainCounts<'a>> {
@@ -101,7 +101,7 @@ impl PreScorePlugin for PodTopologySpread {
             .collect();
 
         // Matching pods per registered domain, over all nodes.
-        let affinity = RequiredNodeAffinity::new(pod);
+        let affinity = RequiredNodeAffinity::from_pod(pod);
         let all = snapshot.nodes();
         let counted = if parallel(all.len()) {
             all.par_chunks(CHUNK)
