@@ -23,6 +23,13 @@ pub enum FlagError {
     Duration(String),
 }
 
+/// This machine's hostname (the first part of component identities, as upstream).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// Parses a Go duration (`time.ParseDuration`): decimal numbers with units `ns`, `us`
 /// (or `µs`), `ms`, `s`, `m`, `h`, concatenated (`1h30m`); `0` alone is zero. Negative
 /// durations are refused.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use kcluster::flags::parse_duration;
+use kcluster::flags::{hostname, parse_duration};
 use kcontroller::leader::LeaderElectionConfig;
 use kcontroller::manager::{self, ManagerConfig};
 use prometheus_client::registry::Registry;
@@ -59,12 +59,6 @@ struct Args {
     /// Where to serve /metrics and /healthz (plain HTTP).
     #[arg(long, default_value = "127.0.0.1:10257")]
     metrics_bind_address: SocketAddr,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 #[tokio::main]

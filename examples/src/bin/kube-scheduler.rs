@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use kcluster::flags::parse_duration;
+use kcluster::flags::{hostname, parse_duration};
 use kcontroller::informers::Informers;
 use kcontroller::leader::{LeaderElectionConfig, LeaderElector};
 use ksched::framework::SchedulerConfig;
@@ -53,12 +53,6 @@ struct Args {
     /// Where to serve /metrics and /healthz (plain HTTP).
     #[arg(long, default_value = "127.0.0.1:10259")]
     metrics_bind_address: SocketAddr,
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 #[tokio::main]

@@ -397,11 +397,6 @@ impl SchedulingQueue {
         self.nominator.for_node(node)
     }
 
-    /// Every nomination, by node (a copy).
-    pub fn nominations(&self) -> HashMap<String, Vec<Arc<PodInfo>>> {
-        self.nominator.all().clone()
-    }
-
     /// `(active, backoff, unschedulable, gated)`.
     pub fn pending_counts(&self) -> (usize, usize, usize, usize) {
         let (unschedulable, gated) = self.unschedulable.counts();

@@ -47,11 +47,6 @@ impl Nominator {
         self.by_pod.get(key).map(String::as_str)
     }
 
-    /// All nominations by node.
-    pub(super) fn all(&self) -> &HashMap<String, Vec<Arc<PodInfo>>> {
-        &self.by_node
-    }
-
     /// Pods nominated to `node`.
     pub(super) fn for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         self.by_node.get(node).cloned().unwrap_or_default()

@@ -20,8 +20,8 @@ pub use metrics::SchedulerMetrics;
 
 use crate::cache::Cache;
 use crate::framework::{
-    ClusterEvent, ClusterObject, ClusterState, Code, CycleState, EventResource, Handle, NodeStatuses, Plugin,
-    PreEnqueuePlugin, Profile, QueueSortPlugin, QueuedPodInfo, SchedulerConfig, Snapshot, Status, WaitingPods,
+    ClusterEvent, ClusterObject, ClusterState, Code, CycleState, EventResource, Handle, Plugin, PreEnqueuePlugin,
+    Profile, QueueSortPlugin, QueuedPodInfo, SchedulerConfig, Snapshot, Status, WaitingPods,
 };
 
 /// The queue order when no profile has a QueueSort plugin: higher priority, then older.
@@ -609,6 +609,3 @@ async fn binding_cycle(
     };
     shared.report(outcome, &profile.scheduler_name, started);
 }
-
-/// Statuses of rejected nodes, re-exported for PostFilter plugins' tests.
-pub type Statuses = NodeStatuses;
