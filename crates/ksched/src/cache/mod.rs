@@ -229,7 +229,7 @@ impl Cache {
             }
         }
         for n in self.nodes.values_mut() {
-            for (name, state) in n.images.iter_mut() {
+            for (name, state) in Arc::make_mut(&mut n.images).iter_mut() {
                 state.num_nodes = counts.get(name).copied().unwrap_or(1);
             }
         }

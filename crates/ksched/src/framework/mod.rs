@@ -11,6 +11,7 @@ pub mod state;
 pub mod status;
 pub mod waiting;
 
+pub use crate::plugins::fasthash::Fnv;
 pub use config::{ConfigError, DEFAULT_PLUGINS, DEFAULT_SCHEDULER_NAME, SchedulerConfig};
 pub use events::{ActionType, ClusterEvent, ClusterEventWithHint, EventResource, QueueingHint, QueueingHintFn};
 pub use plugin::{
@@ -22,5 +23,5 @@ pub use profile::Profile;
 pub use registry::{PluginBuilder, PluginError, PluginFactory, PluginHandle, Registry};
 pub use snapshot::{ClusterObject, ClusterState, Snapshot};
 pub use state::{CycleState, SkipSet, StateData};
-pub use status::{Code, Status};
+pub use status::{Code, Reason, Status};
 pub use waiting::{WaitingPod, WaitingPods};

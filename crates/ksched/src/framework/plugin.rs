@@ -13,6 +13,7 @@
 //! - Score must return 0..=[`MAX_NODE_SCORE`] after NormalizeScore.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,7 +121,7 @@ pub trait FilterPlugin: Plugin {
 }
 
 /// Filter statuses of the nodes that were rejected.
-pub type NodeStatuses = HashMap<String, Status>;
+pub type NodeStatuses = HashMap<Arc<str>, Status, BuildHasherDefault<crate::plugins::fasthash::Fnv>>;
 
 /// What the framework offers PostFilter plugins (preemption).
 pub trait Handle: Send + Sync {

@@ -14,7 +14,7 @@ use super::plugin::{
 };
 use super::registry::PluginHandle;
 use super::snapshot::Snapshot;
-use super::state::CycleState;
+use super::state::{CycleState, SkipBits};
 use super::status::{Code, Status};
 use super::waiting::WaitingPods;
 use crate::types::{NodeInfo, PodInfo};
@@ -134,10 +134,17 @@ impl Profile {
         snapshot: &Snapshot,
     ) -> (PreFilterResult, Status) {
         let mut result = PreFilterResult::default();
-        for p in &self.pre_filter {
+        for (i, p) in self.pre_filter.iter().enumerate() {
             let (r, s) = p.pre_filter(state, pod, snapshot);
             if s.is_skip() {
-                state.skip_filter.insert(p.name());
+                if !state.skip_filter.contains(p.name()) {
+                    state.skip_filter.insert(p.name());
+                    state.skip_bits.filter_names += 1;
+                }
+                SkipBits::set(&mut state.skip_bits.pre_filter, i);
+                if let Some(f) = self.filter.iter().position(|f| f.name() == p.name()) {
+                    SkipBits::set(&mut state.skip_bits.filter, f);
+                }
                 continue;
             }
             if !s.is_success() {
@@ -154,8 +161,14 @@ impl Profile {
 
     /// Runs every PreFilter extension's AddPod.
     pub fn run_add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo) -> Status {
-        for p in &self.pre_filter {
-            if state.skip_filter.contains(p.name()) {
+        for (i, p) in self.pre_filter.iter().enumerate() {
+            if SkipBits::skipped(
+                state.skip_bits.pre_filter,
+                &state.skip_filter,
+                state.skip_bits.filter_names,
+                i,
+                p.name(),
+            ) {
                 continue;
             }
             if let Some(ext) = p.extensions() {
@@ -176,8 +189,14 @@ impl Profile {
         removed: &Arc<PodInfo>,
         node: &NodeInfo,
     ) -> Status {
-        for p in &self.pre_filter {
-            if state.skip_filter.contains(p.name()) {
+        for (i, p) in self.pre_filter.iter().enumerate() {
+            if SkipBits::skipped(
+                state.skip_bits.pre_filter,
+                &state.skip_filter,
+                state.skip_bits.filter_names,
+                i,
+                p.name(),
+            ) {
                 continue;
             }
             if let Some(ext) = p.extensions() {
@@ -192,8 +211,9 @@ impl Profile {
 
     /// Filter: the first plugin that does not succeed decides.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter.contains(p.name()) {
+        for (i, p) in self.filter.iter().enumerate() {
+            if SkipBits::skipped(state.skip_bits.filter, &state.skip_filter, state.skip_bits.filter_names, i, p.name())
+            {
                 continue;
             }
             let s = p.filter(state, pod, node);
@@ -220,7 +240,13 @@ impl Profile {
         for p in &self.pre_score {
             let s = p.pre_score(state, pod, nodes, snapshot);
             if s.is_skip() {
-                state.skip_score.insert(p.name());
+                if !state.skip_score.contains(p.name()) {
+                    state.skip_score.insert(p.name());
+                    state.skip_bits.score_names += 1;
+                }
+                if let Some(i) = self.score.iter().position(|(s, _)| s.name() == p.name()) {
+                    SkipBits::set(&mut state.skip_bits.score, i);
+                }
                 continue;
             }
             if !s.is_success() {
@@ -238,8 +264,8 @@ impl Profile {
         // One score list for all plugins: names are set once, each plugin overwrites scores.
         let mut scores: Vec<NodeScore> =
             nodes.iter().map(|n| NodeScore { name: Arc::clone(&n.key), score: 0 }).collect();
-        for (p, weight) in &self.score {
-            if state.skip_score.contains(p.name()) {
+        for (i, (p, weight)) in self.score.iter().enumerate() {
+            if SkipBits::skipped(state.skip_bits.score, &state.skip_score, state.skip_bits.score_names, i, p.name()) {
                 continue;
             }
             let score_one = |(slot, n): (&mut NodeScore, &Arc<NodeInfo>)| -> Result<(), Status> {

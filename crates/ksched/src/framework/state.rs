@@ -4,6 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// `TypeId`s are already well-distributed hashes: fold them instead of running SipHash on
 /// every `get` (Filter and Score call it for every node).
@@ -50,9 +51,46 @@ impl SkipSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Number of plugins in the set.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
-type TypeMap = HashMap<TypeId, Box<dyn StateData>, BuildHasherDefault<TypeIdHasher>>;
+/// The skip sets as bits by the plugin's position in its profile list, set by the profile
+/// next to the names so that the per-node loops test a bit instead of comparing names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SkipBits {
+    pub(crate) pre_filter: u64,
+    pub(crate) filter: u64,
+    pub(crate) score: u64,
+    /// How many names of `skip_filter` / `skip_score` the profile added with their bits.
+    pub(crate) filter_names: usize,
+    pub(crate) score_names: usize,
+}
+
+impl SkipBits {
+    /// Sets bit `i` of `bits` (positions past 64 stay with the names only).
+    pub(crate) fn set(bits: &mut u64, i: usize) {
+        if i < 64 {
+            *bits |= 1 << i;
+        }
+    }
+
+    /// Whether the plugin at `i` named `name` is skipped: its bit, or its name when the
+    /// set holds names the profile did not add (`known` it did), or past 64 plugins.
+    pub(crate) fn skipped(bits: u64, names: &SkipSet, known: usize, i: usize, name: &str) -> bool {
+        if i < 64 && bits & (1 << i) != 0 {
+            return true;
+        }
+        (names.len() > known || i >= 64) && names.contains(name)
+    }
+}
+
+/// Values are shared between copies of a state (preemption copies it once per node it
+/// simulates) and copied on first write.
+type TypeMap = HashMap<TypeId, Arc<dyn StateData>, BuildHasherDefault<TypeIdHasher>>;
 
 /// A value a plugin keeps in the cycle state.
 pub trait StateData: Any + Send + Sync {
@@ -84,6 +122,7 @@ pub struct CycleState {
     pub skip_filter: SkipSet,
     /// Score plugins whose PreScore returned Skip.
     pub skip_score: SkipSet,
+    pub(crate) skip_bits: SkipBits,
 }
 
 impl std::fmt::Debug for CycleState {
@@ -95,9 +134,10 @@ impl std::fmt::Debug for CycleState {
 impl Clone for CycleState {
     fn clone(&self) -> Self {
         Self {
-            data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect(),
+            data: self.data.clone(),
             skip_filter: self.skip_filter.clone(),
             skip_score: self.skip_score.clone(),
+            skip_bits: self.skip_bits,
         }
     }
 }
@@ -110,7 +150,7 @@ impl CycleState {
 
     /// Stores `value` (replacing any value of the same type).
     pub fn insert<T: Any + Clone + Send + Sync>(&mut self, value: T) {
-        self.data.insert(TypeId::of::<T>(), Box::new(value));
+        self.data.insert(TypeId::of::<T>(), Arc::new(value));
     }
 
     /// The value of type `T`.
@@ -120,7 +160,12 @@ impl CycleState {
 
     /// The value of type `T`, mutably.
     pub fn get_mut<T: Any>(&mut self) -> Option<&mut T> {
-        self.data.get_mut(&TypeId::of::<T>()).and_then(|v| (**v).as_any_mut().downcast_mut())
+        let v = self.data.get_mut(&TypeId::of::<T>())?;
+        if Arc::get_mut(v).is_none() {
+            // Shared with a copy of the state: this one gets its own value.
+            *v = Arc::from((**v).clone_box());
+        }
+        Arc::get_mut(v).and_then(|v| v.as_any_mut().downcast_mut())
     }
 }
 

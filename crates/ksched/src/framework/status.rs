@@ -21,11 +21,15 @@ pub enum Code {
     Pending,
 }
 
+/// A status reason: the fixed texts of the plugins are borrowed, so rejecting a node
+/// allocates no string.
+pub type Reason = std::borrow::Cow<'static, str>;
+
 /// A plugin's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<String>,
+    reasons: Vec<Reason>,
     plugin: Option<&'static str>,
 }
 
@@ -36,22 +40,27 @@ impl Status {
     }
 
     /// A status with `code` and one reason.
-    pub fn new(code: Code, reason: impl Into<String>) -> Self {
+    pub fn new(code: Code, reason: impl Into<Reason>) -> Self {
         Self { code, reasons: vec![reason.into()], plugin: None }
     }
 
+    /// A status with `code` and `reasons` (a rejection for several causes at once).
+    pub fn from_reasons(code: Code, reasons: Vec<Reason>) -> Self {
+        Self { code, reasons, plugin: None }
+    }
+
     /// [`Code::Unschedulable`] with a reason.
-    pub fn unschedulable(reason: impl Into<String>) -> Self {
+    pub fn unschedulable(reason: impl Into<Reason>) -> Self {
         Self::new(Code::Unschedulable, reason)
     }
 
     /// [`Code::UnschedulableAndUnresolvable`] with a reason.
-    pub fn unresolvable(reason: impl Into<String>) -> Self {
+    pub fn unresolvable(reason: impl Into<Reason>) -> Self {
         Self::new(Code::UnschedulableAndUnresolvable, reason)
     }
 
     /// [`Code::Error`] with a reason.
-    pub fn error(reason: impl Into<String>) -> Self {
+    pub fn error(reason: impl Into<Reason>) -> Self {
         Self::new(Code::Error, reason)
     }
 
@@ -66,7 +75,7 @@ impl Status {
     }
 
     /// The reasons.
-    pub fn reasons(&self) -> &[String] {
+    pub fn reasons(&self) -> &[Reason] {
         &self.reasons
     }
 
@@ -84,7 +93,7 @@ impl Status {
 
     /// Adds a reason.
     #[must_use]
-    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+    pub fn with_reason(mut self, reason: impl Into<Reason>) -> Self {
         self.reasons.push(reason.into());
         self
     }

@@ -69,6 +69,10 @@ fn calculate_priority(sum: i64, num_images: usize) -> i64 {
 }
 
 fn score_node(node: &NodeInfo, images: &[String], total_nodes: usize) -> i64 {
+    if node.images.is_empty() {
+        // Most nodes of a fresh or fake cluster report no images: no lookups.
+        return calculate_priority(0, images.len());
+    }
     let sum: i64 = images.iter().filter_map(|i| node.images.get(i)).map(|s| scaled_image_score(s, total_nodes)).sum();
     calculate_priority(sum, images.len())
 }
@@ -184,7 +188,7 @@ mod tests {
         // One container, 2000M on every node (num_nodes 2 of 2): 2000M ≥ 1000M → 100.
         let mut ns = nodes();
         for n in &mut ns {
-            n.images.insert("big:latest".into(), ImageState { size: 2000 * MB, num_nodes: 2 });
+            Arc::make_mut(&mut n.images).insert("big:latest".into(), ImageState { size: 2000 * MB, num_nodes: 2 });
         }
         assert_eq!(scores(&with_images(&["big"]), ns), vec![100, 100]);
     }

@@ -2,10 +2,11 @@
 
 pub mod coscheduling;
 pub mod defaultpreemption;
-mod fasthash;
+pub(crate) mod fasthash;
 pub(crate) mod helper;
 pub mod imagelocality;
 pub mod interpodaffinity;
+mod memo;
 pub mod nodeaffinity;
 pub mod nodename;
 pub mod nodeports;

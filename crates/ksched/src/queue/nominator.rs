@@ -1,7 +1,7 @@
 //! The nominator: pods that preemption nominated to a node, waiting for their victims to
 //! go. Filtering counts them as present on that node (upstream `nominator.go`).
 
-use std::collections::HashMap;
+use crate::plugins::fasthash::FastMap;
 use std::sync::Arc;
 
 use crate::types::PodInfo;
@@ -14,8 +14,8 @@ pub(super) fn status_nominated_node(pod: &PodInfo) -> Option<&str> {
 /// Nominated pods by node, in nomination order.
 #[derive(Default)]
 pub(super) struct Nominator {
-    by_node: HashMap<String, Vec<Arc<PodInfo>>>,
-    by_pod: HashMap<String, String>,
+    by_node: FastMap<String, Vec<Arc<PodInfo>>>,
+    by_pod: FastMap<String, String>,
 }
 
 impl Nominator {

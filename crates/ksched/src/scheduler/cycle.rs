@@ -51,10 +51,10 @@ impl FitError {
         if let Some(s) = &self.pre_filter {
             return format!("0/{} nodes are available: {}.", self.num_nodes, s);
         }
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for s in self.statuses.values() {
             for r in s.reasons() {
-                *counts.entry(r.clone()).or_default() += 1;
+                *counts.entry(r.as_ref()).or_default() += 1;
             }
         }
         let mut parts: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -134,7 +134,7 @@ pub fn find_feasible(
 ) -> (Vec<Arc<NodeInfo>>, NodeStatuses, usize) {
     let n = candidates.len();
     let mut feasible = Vec::new();
-    let mut statuses = NodeStatuses::new();
+    let mut statuses = NodeStatuses::default();
     if n == 0 {
         return (feasible, statuses, 0);
     }
@@ -159,7 +159,7 @@ pub fn find_feasible(
                     break;
                 }
             } else {
-                statuses.insert(node.name.clone(), s);
+                statuses.insert(Arc::clone(&node.key), s);
             }
         }
     }
@@ -182,11 +182,14 @@ pub fn schedule_pod(
     let all = snapshot.nodes();
     let fit_error = |statuses, pre_filter| FitError { num_nodes: all.len(), statuses, pre_filter };
     if all.is_empty() {
-        return Err(fit_error(NodeStatuses::new(), Some(Status::unresolvable("no nodes available to schedule pods"))));
+        return Err(fit_error(
+            NodeStatuses::default(),
+            Some(Status::unresolvable("no nodes available to schedule pods")),
+        ));
     }
     let (pre, status) = ctx.profile.run_pre_filter(state, pod, snapshot);
     if !status.is_success() {
-        return Err(fit_error(NodeStatuses::new(), Some(status)));
+        return Err(fit_error(NodeStatuses::default(), Some(status)));
     }
     // A nominated node (from an earlier preemption) is tried first.
     let from_status = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref());
@@ -210,7 +213,7 @@ pub fn schedule_pod(
         *next_start = (start + evaluated) % all.len();
     }
     if let Some(err) = statuses.values().find(|s| s.code() == crate::framework::Code::Error) {
-        return Err(fit_error(NodeStatuses::new(), Some(err.clone())));
+        return Err(fit_error(NodeStatuses::default(), Some(err.clone())));
     }
     if feasible.is_empty() {
         return Err(fit_error(statuses, None));
@@ -220,9 +223,10 @@ pub fn schedule_pod(
     }
     let s = ctx.profile.run_pre_score(state, pod, &feasible, snapshot);
     if !s.is_success() {
-        return Err(fit_error(NodeStatuses::new(), Some(s)));
+        return Err(fit_error(NodeStatuses::default(), Some(s)));
     }
-    let totals = ctx.profile.run_score(state, pod, &feasible).map_err(|s| fit_error(NodeStatuses::new(), Some(s)))?;
+    let totals =
+        ctx.profile.run_score(state, pod, &feasible).map_err(|s| fit_error(NodeStatuses::default(), Some(s)))?;
     Ok(ScheduleResult { node: select_host(&feasible, &totals), evaluated, feasible: feasible.len() })
 }
 

@@ -28,10 +28,10 @@ pub struct NodeInfo {
     pub name: String,
     /// The name as a shared string (score lists carry it without copying).
     pub key: Arc<str>,
-    /// Labels.
-    pub labels: BTreeMap<String, String>,
+    /// Labels (shared by the copies of the node the scheduler makes).
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Taints.
-    pub taints: Vec<Taint>,
+    pub taints: Arc<[Taint]>,
     /// `spec.unschedulable`.
     pub unschedulable: bool,
     /// `status.allocatable`.
@@ -49,7 +49,7 @@ pub struct NodeInfo {
     /// Host ports in use.
     pub used_ports: HashSet<HostPort>,
     /// Images on the node by every name they have.
-    pub images: HashMap<String, ImageState>,
+    pub images: Arc<HashMap<String, ImageState>>,
     /// PVCs mounted by pods on the node (`namespace/name` → pods).
     pub pvc_refs: HashMap<String, usize>,
     /// Bumped on every change; snapshots copy nodes whose generation moved.
@@ -62,8 +62,8 @@ impl NodeInfo {
         let mut info = Self {
             name: String::new(),
             key: Arc::from(""),
-            labels: BTreeMap::new(),
-            taints: Vec::new(),
+            labels: Arc::default(),
+            taints: Arc::from([]),
             unschedulable: false,
             allocatable: Resource::default(),
             requested: Resource::default(),
@@ -72,7 +72,7 @@ impl NodeInfo {
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
             used_ports: HashSet::new(),
-            images: HashMap::new(),
+            images: Arc::default(),
             pvc_refs: HashMap::new(),
             generation: 0,
             node: Arc::clone(&node),
@@ -87,19 +87,20 @@ impl NodeInfo {
         if *self.key != *self.name {
             self.key = Arc::from(self.name.as_str());
         }
-        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        self.labels = Arc::new(node.metadata.labels.clone().unwrap_or_default());
         let spec = node.spec.clone().unwrap_or_default();
-        self.taints = spec.taints.unwrap_or_default();
+        self.taints = spec.taints.unwrap_or_default().into();
         self.unschedulable = spec.unschedulable.unwrap_or(false);
         let status = node.status.clone().unwrap_or_default();
         self.allocatable = status.allocatable.as_ref().map(Resource::from_list).unwrap_or_default();
-        self.images.clear();
+        let mut images = HashMap::new();
         for image in status.images.iter().flatten() {
             let state = ImageState { size: image.size_bytes.unwrap_or(0), num_nodes: 1 };
             for name in image.names.iter().flatten() {
-                self.images.insert(name.clone(), state);
+                images.insert(name.clone(), state);
             }
         }
+        self.images = Arc::new(images);
         self.node = node;
     }
 

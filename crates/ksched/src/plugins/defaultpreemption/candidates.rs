@@ -139,7 +139,7 @@ pub(super) fn no_candidate_message(num_nodes: usize, statuses: &[Status]) -> Str
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for s in statuses {
         for r in s.reasons() {
-            *counts.entry(r.as_str()).or_default() += 1;
+            *counts.entry(r.as_ref()).or_default() += 1;
         }
     }
     let absent = num_nodes.saturating_sub(statuses.len());

@@ -165,7 +165,7 @@ fn potential_nodes<'a>(snapshot: &'a Snapshot, statuses: &NodeStatuses) -> Cow<'
         return Cow::Borrowed(snapshot.nodes());
     }
     let unschedulable: HashSet<&str, BuildHasherDefault<Fnv>> =
-        statuses.iter().filter(|(_, s)| s.code() == Code::Unschedulable).map(|(n, _)| n.as_str()).collect();
+        statuses.iter().filter(|(_, s)| s.code() == Code::Unschedulable).map(|(n, _)| &**n).collect();
     Cow::Owned(snapshot.nodes().iter().filter(|n| unschedulable.contains(n.name.as_str())).cloned().collect())
 }
 

@@ -93,7 +93,7 @@ fn preempt_with(h: &TestHandle, plugin: &DefaultPreemption, p: &Arc<PodInfo>, of
         .iter()
         .filter_map(|n| {
             let s = h.profile.run_filters(&state, p, n);
-            (!s.is_success()).then(|| (n.name.clone(), s))
+            (!s.is_success()).then(|| (Arc::clone(&n.key), s))
         })
         .collect();
     assert_eq!(statuses.len(), h.snapshot.len(), "the pod must fit nowhere before preemption");
@@ -235,7 +235,8 @@ fn unresolvable_nodes_are_not_candidates() {
     // node-a has a cheap victim but a taint the pod does not tolerate (unresolvable);
     // node-b only runs a pod of higher priority.
     let mut tainted = node("node-a", "1");
-    tainted.taints = vec![serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"})).unwrap()];
+    tainted.taints =
+        vec![serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"})).unwrap()].into();
     let h = handle(
         vec![tainted, node("node-b", "1")],
         vec![low("a1", "node-a", 1, "1"), low("b1", "node-b", 500, "1")],
@@ -333,7 +334,7 @@ fn anti_affinity_to_a_victim_is_resolved_by_evicting_it() {
     };
     let mut nodes = vec![node("node-a", "4"), node("node-b", "4")];
     for n in &mut nodes {
-        n.labels.insert("kubernetes.io/hostname".into(), n.name.clone());
+        Arc::make_mut(&mut n.labels).insert("kubernetes.io/hostname".into(), n.name.clone());
     }
     let h =
         handle(nodes, vec![red("a1", "node-a", 1), red("b1", "node-b", 500), low("a2", "node-a", 1, "100m")], vec![]);
@@ -407,7 +408,7 @@ fn candidates_are_searched_from_the_offset_until_enough() {
     let mut state = CycleState::new();
     let _ = h.profile.run_pre_filter(&mut state, &p, &h.snapshot);
     let statuses: NodeStatuses =
-        h.snapshot.nodes().iter().map(|n| (n.name.clone(), h.profile.run_filters(&state, &p, n))).collect();
+        h.snapshot.nodes().iter().map(|n| (Arc::clone(&n.key), h.profile.run_filters(&state, &p, n))).collect();
     let r = DefaultPreemption::default().post_filter(&state, &p, &statuses, &h);
     assert_eq!(r.nominated_node.as_deref(), Some("node-c"));
 }
@@ -451,7 +452,7 @@ fn args_are_validated_like_upstream() {
 
 #[test]
 fn message_counts_reasons_and_absent_nodes() {
-    let s = |r: &str| Status::unschedulable(r);
+    let s = |r: &str| Status::unschedulable(r.to_owned());
     assert_eq!(
         no_candidate_message(12, &[s("Insufficient cpu"), s("Insufficient cpu")]),
         "0/12 nodes are available: 10 Preemption is not helpful for scheduling, 2 Insufficient cpu."
@@ -463,7 +464,7 @@ fn message_counts_reasons_and_absent_nodes() {
     // No node at all is Unschedulable: everything is "not helpful".
     let h = handle(vec![node("node-a", "1")], vec![low("a1", "node-a", 1, "1")], vec![]);
     let p = mk("p", None, 100, "1", json!({}));
-    let statuses: NodeStatuses = [("node-a".to_owned(), Status::unresolvable("nope"))].into();
+    let statuses: NodeStatuses = [(Arc::from("node-a"), Status::unresolvable("nope"))].into_iter().collect();
     let r = DefaultPreemption::default().preempt(&CycleState::new(), &p, &statuses, &h, Some(0));
     assert_unschedulable(&r, "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.");
 }
@@ -512,7 +513,7 @@ fn extension_errors_fail_only_their_node() {
             .with(&PluginHandle::of(Failing).pre_filter().build(), 0)
     };
     let mut bad = node("node-a", "1");
-    bad.labels.insert("error".into(), "true".into());
+    Arc::make_mut(&mut bad.labels).insert("error".into(), "true".into());
     let mut h = handle(vec![bad.clone()], vec![low("a1", "node-a", 1, "1")], vec![]);
     h.profile = profile();
     let r = preempt(&h, &mk("p", None, 100, "1", json!({})));
@@ -592,7 +593,7 @@ fn bench_post_filter() {
     for i in 0..num {
         let name = format!("node-{i}");
         let mut n = node(&name, "3600m");
-        n.labels.insert("kubernetes.io/hostname".into(), name.clone());
+        Arc::make_mut(&mut n.labels).insert("kubernetes.io/hostname".into(), name.clone());
         for j in 0..4 {
             n.add_pod(low(&format!("low-{i}-{j}"), &name, 0, "900m"));
         }
@@ -610,7 +611,7 @@ fn bench_post_filter() {
     let mut state = CycleState::new();
     let _ = h.profile.run_pre_filter(&mut state, &p, &h.snapshot);
     let statuses: NodeStatuses =
-        h.snapshot.nodes().iter().map(|n| (n.name.clone(), h.profile.run_filters(&state, &p, n))).collect();
+        h.snapshot.nodes().iter().map(|n| (Arc::clone(&n.key), h.profile.run_filters(&state, &p, n))).collect();
     let plugin = DefaultPreemption::default();
     let rounds = std::env::var("BENCH_ROUNDS").map_or(50, |v| v.parse().unwrap());
     let started = Instant::now();

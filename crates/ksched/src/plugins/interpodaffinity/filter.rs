@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::InterPodAffinity;
-use super::counts::{CountsBuilder, ResolvedTerm, TopologyCounts, matches_all};
+use super::counts::{PairSink, ResolvedTerm, TopologyCounts, matches_all};
 use crate::framework::{
     CycleState, FilterPlugin, PreFilterExtensions, PreFilterPlugin, PreFilterResult, Snapshot, Status,
 };
@@ -20,15 +18,10 @@ pub const ERR_REASON_AFFINITY_RULES_NOT_MATCH: &str = "node(s) didn't match pod 
 /// Filter rejection: the pod's required anti-affinity is not satisfied.
 pub const ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH: &str = "node(s) didn't match pod anti-affinity rules";
 
-/// Nodes scanned per parallel task in PreFilter and PreScore.
-pub(super) const CHUNK: usize = 256;
-
-/// Whether a scan over `n` nodes runs on the rayon pool: only for at least two chunks and
-/// with more than two threads (on two cores the framework's parallel Filter/Score already
-/// use them, and measured scans at 5,000 nodes ran slower split than sequential).
-pub(super) fn parallel(n: usize) -> bool {
-    n >= 2 * CHUNK && rayon::current_num_threads() > 2
-}
+/// Below this many nodes with pods of a kind, they are counted directly each cycle; from
+/// it on, through the memo (which walks every node once per cycle, but counts only the
+/// changed ones).
+pub(super) const MEMO_MIN_NODES: usize = 256;
 
 /// What PreFilter computed, read by Filter and kept current by AddPod/RemovePod.
 #[derive(Debug, Clone)]
@@ -89,46 +82,78 @@ impl PreFilterState {
     }
 }
 
-/// Incoming affinity and anti-affinity counts over `nodes`.
-fn scan<'a>(
-    affinity: &'a [ResolvedTerm],
-    anti: &'a [ResolvedTerm],
-    nodes: &'a [Arc<NodeInfo>],
-) -> (CountsBuilder<'a>, CountsBuilder<'a>) {
-    let (mut aff, mut ant) = (CountsBuilder::default(), CountsBuilder::default());
-    for node in nodes {
-        for p in &node.pods {
-            if matches_all(affinity, p) {
-                for t in affinity {
-                    aff.add(node, &t.topology_key, 1);
-                }
+/// The incoming pod's affinity (slot 0) and anti-affinity (slot 1) counts on `node`.
+fn count_incoming(affinity: &[ResolvedTerm], anti: &[ResolvedTerm], node: &NodeInfo, sink: &mut PairSink<'_>) {
+    for p in &node.pods {
+        if matches_all(affinity, p) {
+            for t in affinity {
+                sink.add(0, node, &t.topology_key, 1);
             }
-            for t in anti {
-                if t.matches(p) {
-                    ant.add(node, &t.topology_key, 1);
-                }
+        }
+        for t in anti {
+            if t.matches(p) {
+                sink.add(1, node, &t.topology_key, 1);
             }
         }
     }
-    (aff, ant)
+}
+
+/// The required anti-affinity terms of `node`'s pods that match the incoming pod.
+fn count_existing_anti(
+    pod: &PodInfo,
+    ns_labels: Option<&BTreeMap<String, String>>,
+    node: &NodeInfo,
+    sink: &mut PairSink<'_>,
+) {
+    for p in &node.pods_with_required_anti_affinity {
+        for t in &p.required_anti_affinity {
+            if t.matches(pod, ns_labels) {
+                sink.add(0, node, &t.topology_key, 1);
+            }
+        }
+    }
+}
+
+impl InterPodAffinity {
+    fn existing_anti_counts(
+        &self,
+        pod: &PodInfo,
+        ns_labels: Option<&BTreeMap<String, String>>,
+        snapshot: &Snapshot,
+    ) -> TopologyCounts {
+        if snapshot.nodes_with_required_anti_affinity().count() < MEMO_MIN_NODES {
+            let mut counts = [TopologyCounts::default()];
+            for node in snapshot.nodes_with_required_anti_affinity() {
+                PairSink::direct(&mut counts, |sink| count_existing_anti(pod, ns_labels, node, sink));
+            }
+            let [counts] = counts;
+            return counts;
+        }
+        let key = format!("{}\u{0}{:?}\u{0}{ns_labels:?}", pod.namespace, pod.labels);
+        self.memo.existing.with(&key, |m| {
+            m.refresh(1, snapshot.nodes(), |node, sink| count_existing_anti(pod, ns_labels, node, sink))[0].clone()
+        })
+    }
+
+    fn incoming_counts(
+        &self,
+        affinity: &[ResolvedTerm],
+        anti: &[ResolvedTerm],
+        snapshot: &Snapshot,
+    ) -> (TopologyCounts, TopologyCounts) {
+        let key = format!("{affinity:?}\u{0}{anti:?}");
+        self.memo.incoming.with(&key, |m| {
+            let t = m.refresh(2, snapshot.nodes(), |node, sink| count_incoming(affinity, anti, node, sink));
+            (t[0].clone(), t[1].clone())
+        })
+    }
 }
 
 impl PreFilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> (PreFilterResult, Status) {
         let ns_map = &snapshot.cluster.namespace_labels;
         let ns_labels = ns_map.get(&pod.namespace);
-
-        let mut existing = CountsBuilder::default();
-        for node in snapshot.nodes_with_required_anti_affinity() {
-            for p in &node.pods_with_required_anti_affinity {
-                for t in &p.required_anti_affinity {
-                    if t.matches(pod, ns_labels) {
-                        existing.add(node, &t.topology_key, 1);
-                    }
-                }
-            }
-        }
-        let existing_anti = existing.build();
+        let existing_anti = self.existing_anti_counts(pod, ns_labels, snapshot);
         if existing_anti.is_empty() && pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty() {
             return (PreFilterResult::default(), Status::skip());
         }
@@ -140,16 +165,7 @@ impl PreFilterPlugin for InterPodAffinity {
         let (affinity, anti) = if affinity_terms.is_empty() && anti_terms.is_empty() {
             (TopologyCounts::default(), TopologyCounts::default())
         } else {
-            let nodes = snapshot.nodes();
-            let (aff, ant) = if parallel(nodes.len()) {
-                nodes
-                    .par_chunks(CHUNK)
-                    .map(|chunk| scan(&affinity_terms, &anti_terms, chunk))
-                    .reduce(Default::default, |(a1, b1), (a2, b2)| (a1.merge(a2), b1.merge(b2)))
-            } else {
-                scan(&affinity_terms, &anti_terms, nodes)
-            };
-            (aff.build(), ant.build())
+            self.incoming_counts(&affinity_terms, &anti_terms, snapshot)
         };
         let self_match = matches_all(&affinity_terms, pod);
         state.insert(PreFilterState {

@@ -30,6 +30,8 @@ mod tests;
 #[cfg(test)]
 mod tests_score;
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 pub use self::filter::{
@@ -39,6 +41,7 @@ pub use self::filter::{
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, EventResource, Plugin, PluginError, PluginHandle, QueueingHint,
 };
+use crate::plugins::memo::MemoCache;
 use crate::types::{AffinityTerm, PodInfo};
 
 /// The plugin's name.
@@ -49,6 +52,33 @@ pub const NAME: &str = "InterPodAffinity";
 pub struct InterPodAffinity {
     hard_pod_affinity_weight: i32,
     ignore_preferred_terms_of_existing_pods: bool,
+    /// Counts kept across cycles, by what they depend on.
+    memo: Arc<Memos>,
+}
+
+/// Memoized counts kept at most per kind (one per distinct set of terms or pod labels seen
+/// recently: the pods of one workload share one).
+const MEMO_ENTRIES: usize = 16;
+
+/// The plugin's memoized counts (see `plugins::memo`).
+#[derive(Debug)]
+struct Memos {
+    /// The incoming pod's required terms over existing pods.
+    incoming: MemoCache<counts::PairMemo>,
+    /// Existing pods' required anti-affinity against the incoming pod.
+    existing: MemoCache<counts::PairMemo>,
+    /// Scores per topology pair.
+    score: MemoCache<counts::PairMemo>,
+}
+
+impl Default for Memos {
+    fn default() -> Self {
+        Self {
+            incoming: MemoCache::new(MEMO_ENTRIES),
+            existing: MemoCache::new(MEMO_ENTRIES),
+            score: MemoCache::new(MEMO_ENTRIES),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,7 +91,7 @@ struct Args {
 impl InterPodAffinity {
     /// The plugin with upstream's defaults (`hardPodAffinityWeight` 1).
     pub fn new() -> Self {
-        Self { hard_pod_affinity_weight: 1, ignore_preferred_terms_of_existing_pods: false }
+        Self { hard_pod_affinity_weight: 1, ignore_preferred_terms_of_existing_pods: false, memo: Arc::default() }
     }
 
     /// Builds the plugin from `InterPodAffinityArgs`.
@@ -83,6 +113,7 @@ impl InterPodAffinity {
         Ok(Self {
             hard_pod_affinity_weight: weight,
             ignore_preferred_terms_of_existing_pods: args.ignore_preferred_terms_of_existing_pods.unwrap_or(false),
+            memo: Arc::default(),
         })
     }
 }

@@ -3,11 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::InterPodAffinity;
-use super::counts::{CountsBuilder, ResolvedTerm, TopologyCounts};
-use super::filter::{CHUNK, parallel};
+use super::counts::{PairSink, ResolvedTerm, TopologyCounts};
+use super::filter::MEMO_MIN_NODES;
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeScore, PreScorePlugin, ScorePlugin, Snapshot, Status};
 use crate::types::{NodeInfo, PodInfo};
 
@@ -29,7 +27,7 @@ struct Incoming<'p> {
 
 impl Incoming<'_> {
     /// Upstream `processExistingPod` for every pod to process on `node`.
-    fn process_node<'a>(&'a self, node: &'a NodeInfo, out: &mut CountsBuilder<'a>) {
+    fn process_node(&self, node: &NodeInfo, out: &mut PairSink<'_>) {
         if node.labels.is_empty() {
             return;
         }
@@ -37,29 +35,29 @@ impl Incoming<'_> {
         for existing in pods {
             for (w, t) in &self.affinity {
                 if t.matches(existing) {
-                    out.add(node, &t.topology_key, *w);
+                    out.add(0, node, &t.topology_key, *w);
                 }
             }
             for (w, t) in &self.anti {
                 if t.matches(existing) {
-                    out.add(node, &t.topology_key, -*w);
+                    out.add(0, node, &t.topology_key, -*w);
                 }
             }
             if self.hard_weight > 0 {
                 for t in &existing.required_affinity {
                     if t.matches(self.pod, self.ns_labels) {
-                        out.add(node, &t.topology_key, self.hard_weight);
+                        out.add(0, node, &t.topology_key, self.hard_weight);
                     }
                 }
             }
             for wt in &existing.preferred_affinity {
                 if wt.term.matches(self.pod, self.ns_labels) {
-                    out.add(node, &wt.term.topology_key, i64::from(wt.weight));
+                    out.add(0, node, &wt.term.topology_key, i64::from(wt.weight));
                 }
             }
             for wt in &existing.preferred_anti_affinity {
                 if wt.term.matches(self.pod, self.ns_labels) {
-                    out.add(node, &wt.term.topology_key, -i64::from(wt.weight));
+                    out.add(0, node, &wt.term.topology_key, -i64::from(wt.weight));
                 }
             }
         }
@@ -91,37 +89,33 @@ impl PreScorePlugin for InterPodAffinity {
             all_pods: has_constraints,
         };
         // Unless the pod has preferred terms, only pods with affinity matter.
-        let scores = if has_constraints {
-            let nodes = snapshot.nodes();
-            if parallel(nodes.len()) {
-                nodes
-                    .par_chunks(CHUNK)
-                    .map(|chunk| {
-                        let mut b = CountsBuilder::default();
-                        for n in chunk {
-                            incoming.process_node(n, &mut b);
-                        }
-                        b
-                    })
-                    .reduce(CountsBuilder::default, CountsBuilder::merge)
-            } else {
-                let mut b = CountsBuilder::default();
-                for n in nodes {
-                    incoming.process_node(n, &mut b);
-                }
-                b
+        let few = !has_constraints && snapshot.nodes_with_affinity().count() < MEMO_MIN_NODES;
+        let scores = if few {
+            let mut scores = [TopologyCounts::default()];
+            for node in snapshot.nodes_with_affinity() {
+                PairSink::direct(&mut scores, |sink| incoming.process_node(node, sink));
             }
+            let [scores] = scores;
+            scores
         } else {
-            let mut b = CountsBuilder::default();
-            for n in snapshot.nodes_with_affinity() {
-                incoming.process_node(n, &mut b);
-            }
-            b
+            let key = format!(
+                "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{}",
+                pod.namespace,
+                pod.labels,
+                incoming.ns_labels,
+                incoming.affinity,
+                incoming.anti,
+                incoming.hard_weight,
+                incoming.all_pods
+            );
+            self.memo.score.with(&key, |m| {
+                m.refresh(1, snapshot.nodes(), |node, sink| incoming.process_node(node, sink))[0].clone()
+            })
         };
-        if scores.is_empty() {
+        if scores.is_untouched() {
             return Status::skip();
         }
-        state.insert(PreScoreState { scores: scores.build() });
+        state.insert(PreScoreState { scores });
         Status::success()
     }
 }
@@ -138,7 +132,7 @@ impl ScorePlugin for InterPodAffinity {
         let Some(s) = state.get::<PreScoreState>() else {
             return Status::error("failed to read PreScoreInterPodAffinity from cycleState: not found");
         };
-        if s.scores.is_empty() {
+        if s.scores.is_untouched() {
             return Status::success();
         }
         let (mut min, mut max) = (i64::MAX, i64::MIN);

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::framework::{ClusterState, Code, CycleState, FilterPlugin, PreFilterPlugin, Snapshot, Status};
+use crate::framework::{
+    ClusterState, Code, CycleState, FilterPlugin, PreFilterPlugin, PreScorePlugin, ScorePlugin, Snapshot, Status,
+};
 use crate::plugins::testing::{node, pod, snapshot_with};
 use crate::types::{NodeInfo, PodInfo};
 
@@ -77,7 +79,7 @@ fn run(p: &PodInfo, pods: Vec<Arc<PodInfo>>) -> Vec<(Code, String)> {
         .iter()
         .map(|n| {
             let st = pl.filter(&state, p, n);
-            (st.code(), st.reasons().first().cloned().unwrap_or_default())
+            (st.code(), st.reasons().first().map(|r| r.to_string()).unwrap_or_default())
         })
         .collect()
 }
@@ -324,4 +326,66 @@ fn args_and_hints() {
     assert_eq!(node_hint(&p, None, Some(&n(json!({"rack": "r"})))), QueueingHint::Queue);
     assert_eq!(node_hint(&p, None, Some(&n(json!({"other": "o"})))), QueueingHint::Skip);
     assert_eq!(InterPodAffinity::new().events_to_register().unwrap().len(), 2);
+}
+
+#[test]
+fn memoized_counts_follow_snapshot_changes() {
+    // 800 nodes over 4 zones, each with a pod with required affinity; every third one's
+    // pod is a db with anti-affinity to dbs (enough of them for the existing-pods and
+    // scoring memos to be used rather than the direct counts).
+    let mut nodes: Vec<NodeInfo> = (0..800)
+        .map(|i| {
+            labeled_node(
+                &format!("n{i}"),
+                json!({"kubernetes.io/hostname": format!("n{i}"), "zone": format!("z{}", i % 4)}),
+            )
+        })
+        .collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let app = if i % 3 == 0 { "db" } else { "web" };
+        let mut aff = required_affinity(vec![term("app", &["web", "db"], "zone")]);
+        if app == "db" {
+            aff["podAntiAffinity"] =
+                required_anti(vec![term("app", &["db"], "kubernetes.io/hostname")])["podAntiAffinity"].clone();
+        }
+        n.add_pod(apod(&format!("p{i}"), None, json!({"app": app}), Some(&n.name.clone()), aff));
+    }
+    let mut snap = snapshot_with(nodes, vec![], cluster());
+    assert!(snap.nodes_with_required_anti_affinity().count() >= filter::MEMO_MIN_NODES);
+    let incoming = apod("in", None, json!({"app": "db"}), None, required_affinity(vec![term("app", &["web"], "zone")]));
+    let pl = InterPodAffinity::new();
+    let filter_all = |pl: &InterPodAffinity, snap: &Snapshot| -> Vec<(Code, String)> {
+        let (state, s) = prefilter(pl, &incoming, snap);
+        assert!(s.is_success(), "{s}");
+        snap.nodes()
+            .iter()
+            .map(|n| {
+                let st = pl.filter(&state, &incoming, n);
+                (st.code(), st.reasons().first().map(|r| r.to_string()).unwrap_or_default())
+            })
+            .collect()
+    };
+    let score_all = |pl: &InterPodAffinity, snap: &Snapshot| -> Vec<i64> {
+        let mut state = CycleState::new();
+        assert!(pl.pre_score(&mut state, &incoming, snap.nodes(), snap).is_success());
+        snap.nodes().iter().map(|n| pl.score(&state, &incoming, n).0).collect()
+    };
+    let first = filter_all(&pl, &snap);
+    // Nodes with a db pod reject the db pod (existing anti-affinity on hostname).
+    assert_eq!(first.iter().filter(|(c, _)| *c == Code::Unschedulable).count(), 267);
+    let first_scores = score_all(&pl, &snap);
+    assert!(first_scores.iter().any(|s| *s > 0));
+
+    // Change one node's pods, drop another, and compare with counts made from scratch.
+    let mut list: Vec<Arc<NodeInfo>> = snap.nodes().to_vec();
+    let mut n5 = (*list[5]).clone();
+    n5.add_pod(apod("extra", None, json!({"app": "web"}), Some("n5"), json!({})));
+    list[5] = Arc::new(n5);
+    list.remove(0);
+    snap.set_nodes(list);
+    let memoized = (filter_all(&pl, &snap), score_all(&pl, &snap));
+    let fresh_pl = InterPodAffinity::new();
+    let fresh = (filter_all(&fresh_pl, &snap), score_all(&fresh_pl, &snap));
+    assert_eq!(memoized, fresh);
+    assert_eq!(memoized.0.iter().filter(|(c, _)| *c == Code::Unschedulable).count(), 266);
 }

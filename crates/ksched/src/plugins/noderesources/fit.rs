@@ -11,8 +11,9 @@ use super::scorer::{
     is_extended_resource_name, is_scalar_resource_name,
 };
 use crate::framework::{
-    ActionType, ClusterEventWithHint, ClusterObject, CycleState, EventResource, FilterPlugin, Plugin, PluginError,
-    PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint, ScorePlugin, Snapshot, Status,
+    ActionType, ClusterEventWithHint, ClusterObject, Code, CycleState, EventResource, FilterPlugin, Plugin,
+    PluginError, PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint, Reason, ScorePlugin,
+    Snapshot, Status,
 };
 use crate::types::{NodeInfo, PodInfo, Resource};
 
@@ -138,10 +139,10 @@ fn insufficient_resources(
     pod_count: usize,
     ignored: &BTreeSet<String>,
     ignored_groups: &BTreeSet<String>,
-) -> Vec<String> {
+) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if i64::try_from(pod_count).unwrap_or(i64::MAX).saturating_add(1) > allocatable.allowed_pods {
-        reasons.push("Too many pods".to_owned());
+        reasons.push(Reason::Borrowed("Too many pods"));
     }
     let scalars = || pod.scalar.iter().filter(|(n, q)| **q > 0 && is_scalar_resource_name(n));
     if pod.milli_cpu == 0 && pod.memory == 0 && pod.ephemeral_storage == 0 && scalars().next().is_none() {
@@ -149,13 +150,13 @@ fn insufficient_resources(
     }
     let short = |want: i64, alloc: i64, used: i64| want > 0 && want > alloc.saturating_sub(used);
     if short(pod.milli_cpu, allocatable.milli_cpu, requested.milli_cpu) {
-        reasons.push("Insufficient cpu".to_owned());
+        reasons.push(Reason::Borrowed("Insufficient cpu"));
     }
     if short(pod.memory, allocatable.memory, requested.memory) {
-        reasons.push("Insufficient memory".to_owned());
+        reasons.push(Reason::Borrowed("Insufficient memory"));
     }
     if short(pod.ephemeral_storage, allocatable.ephemeral_storage, requested.ephemeral_storage) {
-        reasons.push("Insufficient ephemeral-storage".to_owned());
+        reasons.push(Reason::Borrowed("Insufficient ephemeral-storage"));
     }
     for (name, want) in scalars() {
         // Only extended resources can be ignored; the group is the part before the '/'.
@@ -166,7 +167,7 @@ fn insufficient_resources(
             }
         }
         if short(*want, allocatable.get(name), requested.get(name)) {
-            reasons.push(format!("Insufficient {name}"));
+            reasons.push(Reason::Owned(format!("Insufficient {name}")));
         }
     }
     reasons
@@ -272,11 +273,7 @@ impl FilterPlugin for Fit {
             &self.ignored_resources,
             &self.ignored_groups,
         );
-        let mut reasons = reasons.into_iter();
-        match reasons.next() {
-            None => Status::success(),
-            Some(first) => reasons.fold(Status::unschedulable(first), Status::with_reason),
-        }
+        if reasons.is_empty() { Status::success() } else { Status::from_reasons(Code::Unschedulable, reasons) }
     }
 }
 
@@ -359,7 +356,7 @@ mod tests {
     }
 
     fn reasons(s: &Status) -> Vec<String> {
-        s.reasons().to_vec()
+        s.reasons().iter().map(|r| r.to_string()).collect()
     }
 
     /// Name, args, container requests, the pod already on the node, expected reasons.

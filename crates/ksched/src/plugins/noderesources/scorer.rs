@@ -178,6 +178,11 @@ impl Scorer {
 
 /// a × b / c without intermediate overflow (same result as Go's int64 math when it fits).
 fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    // The product fits in 64 bits for any real node (memory × 100 < 2^63): skip the
+    // 128-bit division, several times slower, on the scoring hot path.
+    if let Some(p) = a.checked_mul(b) {
+        return p / c;
+    }
     i64::try_from(i128::from(a) * i128::from(b) / i128::from(c)).unwrap_or(i64::MAX)
 }
 

@@ -1,8 +1,12 @@
 //! PreFilter, Filter and the AddPod/RemovePod extensions (DoNotSchedule constraints).
+//!
+//! PreFilter's counts cover every node of the snapshot. They are memoized across cycles
+//! (see `plugins::memo`) per namespace, constraint set and, where the constraints honor
+//! them, the pod's node affinity and tolerations: only nodes that changed since the last
+//! pod with the same key are counted again.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
-
-use rayon::prelude::*;
 
 use super::PodTopologySpread;
 use super::common::{Constraint, NodeAffinityCheck, RequiredNodeAffinity, node_has_all_keys};
@@ -10,6 +14,7 @@ use crate::framework::{
     CycleState, FilterPlugin, PreFilterExtensions, PreFilterPlugin, PreFilterResult, Snapshot, Status,
 };
 use crate::plugins::fasthash::FastMap;
+use crate::plugins::memo::{NodeMemo, Tally};
 use crate::types::{NodeInfo, PodInfo};
 
 /// Filter rejection: the skew would be too large.
@@ -18,33 +23,26 @@ pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod top
 pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 
-/// Nodes scanned per parallel task in PreFilter and PreScore.
-pub(super) const CHUNK: usize = 256;
+/// No domain (the critical paths' initial value).
+const NO_DOMAIN: u32 = u32::MAX;
 
-/// Whether a scan over `n` nodes runs on the rayon pool: only for at least two chunks and
-/// with more than two threads (on two cores the framework's parallel Filter/Score already
-/// use them, and measured scans at 5,000 nodes ran slower split than sequential).
-pub(super) fn parallel(n: usize) -> bool {
-    n >= 2 * CHUNK && rayon::current_num_threads() > 2
-}
-
-/// The two domains with the fewest matching pods, as upstream tracks them: `[0]` always has
-/// the minimum; `[1]` is at least as large but not necessarily the second minimum after
-/// AddPod/RemovePod updates.
+/// The two domains (by id) with the fewest matching pods, as upstream tracks them: `[0]`
+/// always has the minimum; `[1]` is at least as large but not necessarily the second
+/// minimum after AddPod/RemovePod updates.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct CriticalPaths([(String, i64); 2]);
+pub(super) struct CriticalPaths([(u32, i64); 2]);
 
 impl CriticalPaths {
     pub(super) fn new() -> Self {
-        Self([(String::new(), i64::from(i32::MAX)), (String::new(), i64::from(i32::MAX))])
+        Self([(NO_DOMAIN, i64::from(i32::MAX)), (NO_DOMAIN, i64::from(i32::MAX))])
     }
 
-    /// Records that domain `value` now has `num` matching pods.
-    pub(super) fn update(&mut self, value: &str, num: i64) {
+    /// Records that domain `id` now has `num` matching pods.
+    pub(super) fn update(&mut self, id: u32, num: i64) {
         let p = &mut self.0;
-        let at = if value == p[0].0 {
+        let at = if id == p[0].0 {
             Some(0)
-        } else if value == p[1].0 {
+        } else if id == p[1].0 {
             Some(1)
         } else {
             None
@@ -57,9 +55,9 @@ impl CriticalPaths {
                 }
             }
             None if num < p[0].1 => {
-                p[1] = std::mem::replace(&mut p[0], (value.to_owned(), num));
+                p[1] = std::mem::replace(&mut p[0], (id, num));
             }
-            None if num < p[1].1 => p[1] = (value.to_owned(), num),
+            None if num < p[1].1 => p[1] = (id, num),
             None => {}
         }
     }
@@ -70,21 +68,113 @@ impl CriticalPaths {
     }
 }
 
+/// Domain ids of one topology key: assigned on first sight, never reused.
+type DomainIds = FastMap<String, u32>;
+
+/// One constraint's totals over the eligible nodes, by domain id.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    /// Shared with the PreFilter states handed out; copied only when a domain appears.
+    ids: Arc<DomainIds>,
+    /// Matching pods per domain.
+    pods: Vec<i64>,
+    /// Eligible nodes per domain: a domain exists while it has one.
+    nodes: Vec<u32>,
+}
+
+impl Totals {
+    fn intern(&mut self, value: &str) -> u32 {
+        if let Some(id) = self.ids.get(value) {
+            return *id;
+        }
+        let id = u32::try_from(self.pods.len()).unwrap_or(NO_DOMAIN - 1);
+        Arc::make_mut(&mut self.ids).insert(value.to_owned(), id);
+        self.pods.push(0);
+        self.nodes.push(0);
+        id
+    }
+}
+
+/// What one node contributes: per constraint, its domain and matching pods, or `None`
+/// when the node does not take part (policies); empty when a topology key is missing.
+type Contribution = Box<[Option<(u32, i64)>]>;
+
+/// The memoized counts of one key.
+#[derive(Debug, Default)]
+pub(super) struct SpreadMemo {
+    nodes: NodeMemo<Contribution>,
+    totals: Vec<Totals>,
+}
+
+/// Counts the pods of one node for the constraints of `pod`.
+struct SpreadTally<'a> {
+    pod: &'a PodInfo,
+    constraints: &'a [Constraint],
+    affinity: &'a RequiredNodeAffinity,
+    totals: &'a mut Vec<Totals>,
+}
+
+impl Tally for SpreadTally<'_> {
+    type Value = Contribution;
+
+    fn compute(&mut self, node: &NodeInfo) -> Contribution {
+        if !node_has_all_keys(node, self.constraints) {
+            return Box::new([]);
+        }
+        let mut check = NodeAffinityCheck::new(self.affinity);
+        let mut out = Vec::with_capacity(self.constraints.len());
+        for (c, totals) in self.constraints.iter().zip(self.totals.iter_mut()) {
+            let value = node.labels.get(&c.topology_key).filter(|_| c.includes(self.pod, node, &mut check));
+            out.push(value.map(|v| (totals.intern(v), c.count_on(node, &self.pod.namespace))));
+        }
+        out.into()
+    }
+
+    fn apply(&mut self, value: &Contribution, sign: i64) {
+        for (entry, totals) in value.iter().zip(self.totals.iter_mut()) {
+            if let Some((id, n)) = *entry {
+                let i = id as usize;
+                totals.pods[i] += sign * n;
+                totals.nodes[i] = totals.nodes[i].saturating_add_signed(sign as i32);
+            }
+        }
+    }
+}
+
+/// The memo key: everything the per-node counts depend on besides the node.
+fn memo_key(pod: &PodInfo, constraints: &[Constraint], affinity: &RequiredNodeAffinity) -> String {
+    let mut key = String::with_capacity(256);
+    let _ = write!(key, "{}\u{0}{constraints:?}", pod.namespace);
+    if constraints.iter().any(|c| c.honor_node_affinity) && !affinity.is_empty() {
+        let _ = write!(key, "\u{0}{affinity:?}");
+    }
+    if constraints.iter().any(|c| c.honor_node_taints) {
+        let _ = write!(key, "\u{0}{:?}", pod.tolerations);
+    }
+    key
+}
+
 /// What PreFilter computed, read by Filter and kept current by AddPod/RemovePod.
 #[derive(Debug, Clone)]
 pub(super) struct PreFilterState {
     pub(super) constraints: Arc<[Constraint]>,
     /// Whether the incoming pod matches each constraint's selector.
     self_match: Arc<[bool]>,
-    /// Per constraint: matching pods per domain (domains with none may be absent).
-    pub(super) counts: Vec<FastMap<String, i64>>,
-    /// Per constraint: the number of eligible domains. Exact when `minDomains` > 1, else
-    /// only whether there is any (all Filter needs).
+    /// Per constraint: domain ids.
+    ids: Vec<Arc<DomainIds>>,
+    /// Per constraint: matching pods per domain id.
+    counts: Vec<Vec<i64>>,
+    /// Per constraint: the number of eligible domains.
     pub(super) domains: Vec<usize>,
     pub(super) paths: Vec<CriticalPaths>,
 }
 
 impl PreFilterState {
+    /// Matching pods of constraint `i` in domain `value`.
+    pub(super) fn count(&self, i: usize, value: &str) -> i64 {
+        self.ids[i].get(value).and_then(|id| self.counts[i].get(*id as usize)).copied().unwrap_or(0)
+    }
+
     fn min_match(&self, i: usize) -> i64 {
         let c = &self.constraints[i];
         if self.domains[i] < usize::try_from(c.min_domains).unwrap_or(0) { 0 } else { self.paths[i].min() }
@@ -97,187 +187,75 @@ impl PreFilterState {
         }
         let affinity = RequiredNodeAffinity::from_pod(pod);
         let mut check = NodeAffinityCheck::new(&affinity);
-        for (i, c) in self.constraints.iter().enumerate() {
+        for i in 0..self.constraints.len() {
+            let c = &self.constraints[i];
             if !c.selects(updated) || !c.includes(pod, node, &mut check) {
                 continue;
             }
             let Some(value) = node.labels.get(&c.topology_key) else { continue };
-            let n = self.counts[i].entry(value.clone()).or_insert(0);
+            let id = match self.ids[i].get(value.as_str()) {
+                Some(id) => *id,
+                // A node the snapshot did not have: its domain starts here.
+                None => {
+                    let id = u32::try_from(self.counts[i].len()).unwrap_or(NO_DOMAIN - 1);
+                    Arc::make_mut(&mut self.ids[i]).insert(value.clone(), id);
+                    self.counts[i].push(0);
+                    id
+                }
+            };
+            let Some(n) = self.counts[i].get_mut(id as usize) else { continue };
             *n += delta;
             let n = *n;
-            self.paths[i].update(value, n);
+            self.paths[i].update(id, n);
         }
     }
 }
 
-/// Counts per domain name borrowed from the snapshot: a short list searched linearly while
-/// there are few domains (zones), a hash map beyond that (hostnames).
-#[derive(Debug, Clone)]
-pub(super) enum DomainCounts<'a> {
-    Few(Vec<(&'a str, i64)>),
-    Many(FastMap<&'a str, i64>),
-}
-
-const FEW: usize = 16;
-
-impl Default for DomainCounts<'_> {
-    fn default() -> Self {
-        Self::Few(Vec::new())
-    }
-}
-
-impl<'a> DomainCounts<'a> {
-    pub(super) fn add(&mut self, k: &'a str, n: i64) {
-        match self {
-            Self::Few(v) => {
-                if let Some(e) = v.iter_mut().find(|e| e.0 == k) {
-                    e.1 += n;
-                } else if v.len() < FEW {
-                    v.push((k, n));
-                } else {
-                    let mut m: FastMap<&'a str, i64> = v.drain(..).collect();
-                    m.insert(k, n);
-                    *self = Self::Many(m);
-                }
-            }
-            Self::Many(m) => *m.entry(k).or_insert(0) += n,
-        }
-    }
-
-    pub(super) fn contains(&self, k: &str) -> bool {
-        match self {
-            Self::Few(v) => v.iter().any(|e| e.0 == k),
-            Self::Many(m) => m.contains_key(k),
-        }
-    }
-
-    pub(super) fn len(&self) -> usize {
-        match self {
-            Self::Few(v) => v.len(),
-            Self::Many(m) => m.len(),
-        }
-    }
-
-    pub(super) fn entries(&self) -> Box<dyn Iterator<Item = (&'a str, i64)> + '_> {
-        match self {
-            Self::Few(v) => Box::new(v.iter().copied()),
-            Self::Many(m) => Box::new(m.iter().map(|(k, v)| (*k, *v))),
-        }
-    }
-
-    fn merge(&mut self, other: Self) {
-        for (k, v) in other.entries() {
-            self.add(k, v);
-        }
-    }
-}
-
-/// Per-constraint counts over a range of nodes.
-#[derive(Default)]
-struct Partial<'a> {
-    /// Domains with matching pods.
-    counts: Vec<DomainCounts<'a>>,
-    /// Domains of eligible nodes without matching pods (their domain may still have some);
-    /// de-duplicated while short.
-    zeros: Vec<Vec<&'a str>>,
-}
-
-impl<'a> Partial<'a> {
-    fn new(n: usize) -> Self {
-        Self { counts: vec![DomainCounts::default(); n], zeros: vec![Vec::new(); n] }
-    }
-
-    fn merge(mut self, other: Self) -> Self {
-        if self.counts.is_empty() {
-            return other;
-        }
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
-            mine.merge(theirs);
-        }
-        for (mine, theirs) in self.zeros.iter_mut().zip(other.zeros) {
-            for z in theirs {
-                push_zero(mine, z);
-            }
-        }
-        self
-    }
-}
-
-fn push_zero<'a>(zeros: &mut Vec<&'a str>, value: &'a str) {
-    if zeros.len() >= FEW || !zeros.contains(&value) {
-        zeros.push(value);
-    }
-}
-
-fn scan<'a>(
+/// Upstream `calPreFilterState` for `constraints` over all nodes of the snapshot, from the
+/// counts memoized in `memo` (which must belong to this pod's key).
+pub(super) fn compute_state(
+    memo: &mut SpreadMemo,
     pod: &PodInfo,
-    constraints: &[Constraint],
+    constraints: Vec<Constraint>,
     affinity: &RequiredNodeAffinity,
-    nodes: &'a [Arc<NodeInfo>],
-) -> Partial<'a> {
-    let mut part = Partial::new(constraints.len());
-    for node in nodes {
-        if !node_has_all_keys(node, constraints) {
-            continue;
-        }
-        let mut check = NodeAffinityCheck::new(affinity);
-        for (i, c) in constraints.iter().enumerate() {
-            if !c.includes(pod, node, &mut check) {
-                continue;
+    snapshot: &Snapshot,
+) -> PreFilterState {
+    memo.totals.resize_with(constraints.len(), Totals::default);
+    let mut tally = SpreadTally { pod, constraints: &constraints, affinity, totals: &mut memo.totals };
+    memo.nodes.refresh(snapshot.nodes(), &mut tally);
+
+    let mut state = PreFilterState {
+        self_match: constraints.iter().map(|c| c.selects(pod)).collect(),
+        ids: Vec::with_capacity(constraints.len()),
+        counts: Vec::with_capacity(constraints.len()),
+        domains: Vec::with_capacity(constraints.len()),
+        paths: Vec::with_capacity(constraints.len()),
+        constraints: constraints.into(),
+    };
+    for t in &memo.totals {
+        let mut paths = CriticalPaths::new();
+        let mut domains = 0;
+        for (id, (&pods, &nodes)) in t.pods.iter().zip(&t.nodes).enumerate() {
+            if nodes > 0 {
+                domains += 1;
+                paths.update(u32::try_from(id).unwrap_or(NO_DOMAIN - 1), pods);
             }
-            let Some(value) = node.labels.get(&c.topology_key) else { continue };
-            let n = c.count_on(node, &pod.namespace);
-            if n > 0 {
-                part.counts[i].add(value, n);
-            } else {
-                push_zero(&mut part.zeros[i], value);
-            }
         }
+        state.ids.push(Arc::clone(&t.ids));
+        state.counts.push(t.pods.clone());
+        state.domains.push(domains);
+        state.paths.push(paths);
     }
-    part
+    state
 }
 
-/// Upstream `calPreFilterState` for `constraints` over all nodes of the snapshot.
-pub(super) fn compute_state(pod: &PodInfo, constraints: Vec<Constraint>, snapshot: &Snapshot) -> PreFilterState {
-    let affinity = RequiredNodeAffinity::from_pod(pod);
-    let nodes = snapshot.nodes();
-    let part = if parallel(nodes.len()) {
-        nodes
-            .par_chunks(CHUNK)
-            .map(|chunk| scan(pod, &constraints, &affinity, chunk))
-            .reduce(Partial::default, Partial::merge)
-    } else {
-        scan(pod, &constraints, &affinity, nodes)
-    };
-    let mut counts = Vec::with_capacity(constraints.len());
-    let mut domains = Vec::with_capacity(constraints.len());
-    let mut paths = Vec::with_capacity(constraints.len());
-    for ((c, nonzero), zeros) in constraints.iter().zip(part.counts).zip(part.zeros) {
-        let mut p = CriticalPaths::new();
-        // Domains whose eligible nodes have no matching pod at all: the minimum is 0 there.
-        // Two are enough for the critical paths; every one is counted when minDomains > 1.
-        let exact = c.min_domains > 1;
-        let mut seen = FastMap::default();
-        let mut zero_domains = 0;
-        for z in zeros.iter().filter(|z| !nonzero.contains(z)) {
-            if seen.insert(*z, ()).is_none() {
-                zero_domains += 1;
-                if zero_domains <= 2 {
-                    p.update(z, 0);
-                } else if !exact {
-                    break;
-                }
-            }
-        }
-        for (k, v) in nonzero.entries() {
-            p.update(k, v);
-        }
-        domains.push(nonzero.len() + zero_domains);
-        counts.push(nonzero.entries().map(|(k, v)| (k.to_owned(), v)).collect());
-        paths.push(p);
+impl PodTopologySpread {
+    /// PreFilter's state for `constraints`, from the memo of the pod's key.
+    fn prefilter_state(&self, pod: &PodInfo, constraints: Vec<Constraint>, snapshot: &Snapshot) -> PreFilterState {
+        let affinity = RequiredNodeAffinity::from_pod(pod);
+        let key = memo_key(pod, &constraints, &affinity);
+        self.memo.with(&key, |memo| compute_state(memo, pod, constraints, &affinity, snapshot))
     }
-    let self_match = constraints.iter().map(|c| c.selects(pod)).collect();
-    PreFilterState { constraints: constraints.into(), self_match, counts, domains, paths }
 }
 
 impl PreFilterPlugin for PodTopologySpread {
@@ -294,7 +272,7 @@ impl PreFilterPlugin for PodTopologySpread {
         if constraints.is_empty() {
             return (PreFilterResult::default(), Status::skip());
         }
-        state.insert(compute_state(pod, constraints, snapshot));
+        state.insert(self.prefilter_state(pod, constraints, snapshot));
         (PreFilterResult::default(), Status::success())
     }
 
@@ -334,7 +312,7 @@ impl FilterPlugin for PodTopologySpread {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let matched = s.counts[i].get(value.as_str()).copied().unwrap_or(0);
+            let matched = s.count(i, value);
             let skew = matched + i64::from(s.self_match[i]) - s.min_match(i);
             if skew > i64::from(c.max_skew) {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);

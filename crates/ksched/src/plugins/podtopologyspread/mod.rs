@@ -43,6 +43,7 @@ pub use self::filter::{ERR_REASON_CONSTRAINTS_NOT_MATCH, ERR_REASON_NODE_LABEL_N
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, EventResource, Plugin, PluginError, PluginHandle, QueueingHint,
 };
+use crate::plugins::memo::MemoCache;
 use crate::types::{NodeInfo, PodInfo};
 
 /// The plugin's name.
@@ -53,7 +54,13 @@ pub const NAME: &str = "PodTopologySpread";
 pub struct PodTopologySpread {
     defaults: Arc<[TopologySpreadConstraint]>,
     system_defaulted: bool,
+    /// PreFilter's counts kept across cycles, by what they depend on.
+    memo: Arc<MemoCache<filter::SpreadMemo>>,
 }
+
+/// Memoized PreFilter counts kept at most (one per distinct namespace and constraint set
+/// seen recently: the pods of one workload share one).
+const MEMO_ENTRIES: usize = 16;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +129,11 @@ fn validate(args: &Args) -> Result<bool, String> {
 impl PodTopologySpread {
     /// The plugin with upstream's defaults (system default constraints).
     pub fn new() -> Self {
-        Self { defaults: system_default_constraints().into(), system_defaulted: true }
+        Self {
+            defaults: system_default_constraints().into(),
+            system_defaulted: true,
+            memo: Arc::new(MemoCache::new(MEMO_ENTRIES)),
+        }
     }
 
     /// Builds the plugin from `PodTopologySpreadArgs`.
@@ -138,7 +149,11 @@ impl PodTopologySpread {
         if system {
             return Ok(Self::new());
         }
-        Ok(Self { defaults: args.default_constraints.into(), system_defaulted: false })
+        Ok(Self {
+            defaults: args.default_constraints.into(),
+            system_defaulted: false,
+            memo: Arc::new(MemoCache::new(MEMO_ENTRIES)),
+        })
     }
 
     fn hard_constraints(&self, pod: &PodInfo) -> Result<Vec<Constraint>, String> {

@@ -9,10 +9,75 @@ use rayon::prelude::*;
 
 use super::PodTopologySpread;
 use super::common::{Constraint, LABEL_HOSTNAME, NodeAffinityCheck, RequiredNodeAffinity, node_has_all_keys};
-use super::filter::{CHUNK, DomainCounts, parallel};
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeScore, PreScorePlugin, ScorePlugin, Snapshot, Status};
 use crate::plugins::fasthash::FastMap;
 use crate::types::{NodeInfo, PodInfo};
+
+/// Nodes scanned per parallel task in PreScore.
+const CHUNK: usize = 256;
+
+/// Whether a scan over `n` nodes runs on the rayon pool: only for at least two chunks and
+/// with more than two threads (on two cores the framework's parallel Filter/Score already
+/// use them, and measured scans at 5,000 nodes ran slower split than sequential).
+fn parallel(n: usize) -> bool {
+    n >= 2 * CHUNK && rayon::current_num_threads() > 2
+}
+
+/// Counts per domain name borrowed from the snapshot: a short list searched linearly while
+/// there are few domains (zones), a hash map beyond that (hostnames).
+#[derive(Debug, Clone)]
+enum DomainCounts<'a> {
+    Few(Vec<(&'a str, i64)>),
+    Many(FastMap<&'a str, i64>),
+}
+
+const FEW: usize = 16;
+
+impl Default for DomainCounts<'_> {
+    fn default() -> Self {
+        Self::Few(Vec::new())
+    }
+}
+
+impl<'a> DomainCounts<'a> {
+    fn add(&mut self, k: &'a str, n: i64) {
+        match self {
+            Self::Few(v) => {
+                if let Some(e) = v.iter_mut().find(|e| e.0 == k) {
+                    e.1 += n;
+                } else if v.len() < FEW {
+                    v.push((k, n));
+                } else {
+                    let mut m: FastMap<&'a str, i64> = v.drain(..).collect();
+                    m.insert(k, n);
+                    *self = Self::Many(m);
+                }
+            }
+            Self::Many(m) => *m.entry(k).or_insert(0) += n,
+        }
+    }
+
+    fn contains(&self, k: &str) -> bool {
+        match self {
+            Self::Few(v) => v.iter().any(|e| e.0 == k),
+            Self::Many(m) => m.contains_key(k),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Few(v) => v.len(),
+            Self::Many(m) => m.len(),
+        }
+    }
+
+    fn entries(&self) -> Box<dyn Iterator<Item = (&'a str, i64)> + '_> {
+        match self {
+            Self::Few(v) => Box::new(v.iter().copied()),
+            Self::Many(m) => Box::new(m.iter().map(|(k, v)| (*k, *v))),
+        }
+    }
+}
 
 /// What PreScore computed for Score and NormalizeScore.
 #[derive(Debug, Clone)]

@@ -294,25 +294,26 @@ fn add_and_remove_pod_update_the_counts() {
 #[test]
 fn critical_paths_follow_upstream_updates() {
     let mut p = filter::CriticalPaths::new();
-    for (v, n) in [("a", 3), ("b", 1), ("c", 2)] {
+    let (a, b, c) = (0, 1, 2);
+    for (v, n) in [(a, 3), (b, 1), (c, 2)] {
         p.update(v, n);
     }
     assert_eq!(p.min(), 1);
     // b grows past a tracked path: they swap.
-    p.update("b", 4);
+    p.update(b, 4);
     assert_eq!(p.min(), 2);
-    p.update("a", 0);
+    p.update(a, 0);
     assert_eq!(p.min(), 0);
 }
 
 #[test]
-fn parallel_prefilter_matches_a_direct_count() {
+fn memoized_prefilter_follows_snapshot_changes() {
     // 1,200 nodes over 3 zones; node i has i % 4 matching pods. Zone z gets nodes
     // i ≡ z (mod 3); each hostname is a domain.
     let nodes: Vec<NodeInfo> =
         (0..1200).map(|i| labeled_node(&format!("n{i}"), json!({"zone": format!("z{}", i % 3)}))).collect();
     let pods: Vec<_> = (0..1200).flat_map(|i| foo_pods(&format!("n{i}"), i % 4)).collect();
-    let snap = snapshot(nodes, pods);
+    let mut snap = snapshot(nodes, pods);
     let mut zone = [0i64; 3];
     for i in 0..1200 {
         zone[i % 3] += (i % 4) as i64;
@@ -321,25 +322,58 @@ fn parallel_prefilter_matches_a_direct_count() {
         vec![constraint(1, "zone", "DoNotSchedule"), constraint(3, LABEL_HOSTNAME, "DoNotSchedule")],
         json!({}),
     );
-    let c = common::constraints_for(&p, &[], common::DO_NOT_SCHEDULE).unwrap();
-    // On a 4-thread pool the scan is split into chunks; the result must not change.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-    let split = pool.install(|| {
-        assert!(filter::parallel(1200));
-        filter::compute_state(&p, c.clone(), &snap)
-    });
-    let s = filter::compute_state(&p, c, &snap);
-    assert_eq!((&split.counts, &split.domains, &split.paths), (&s.counts, &s.domains, &s.paths));
+    let pl = PodTopologySpread::new();
+    let state_of = |pl: &PodTopologySpread, snap: &Snapshot| {
+        let mut state = CycleState::new();
+        assert!(pl.pre_filter(&mut state, &p, snap).1.is_success());
+        state.get::<filter::PreFilterState>().unwrap().clone()
+    };
+    let s = state_of(&pl, &snap);
     for (z, n) in zone.iter().enumerate() {
-        assert_eq!(s.counts[0].get(&format!("z{z}")).copied().unwrap_or(0), *n);
+        assert_eq!(s.count(0, &format!("z{z}")), *n);
     }
+    assert_eq!((s.domains[0], s.domains[1]), (3, 1200));
     assert_eq!(s.paths[0].min(), *zone.iter().min().unwrap());
     assert_eq!(s.paths[1].min(), 0);
-    assert_eq!(s.counts[1].get("n7").copied(), Some(3));
+    assert_eq!(s.count(1, "n7"), 3);
     // Hostname: n % 4 == 3 has 3 + 1 − 0 = 4 > 3; the zone constraint allows all (equal).
-    let r = run_filter(&PodTopologySpread::new(), &p, &snap);
-    let fits = r.iter().filter(|(_, s)| s.is_success()).count();
-    assert_eq!(fits, 900);
+    let r = run_filter(&pl, &p, &snap);
+    assert_eq!(r.iter().filter(|(_, s)| s.is_success()).count(), 900);
+
+    // Change the snapshot: two more pods on n7, n8 replaced without its zone label, n9
+    // gone. The memoized state must equal one counted from scratch.
+    let mut nodes: Vec<Arc<NodeInfo>> = snap.nodes().to_vec();
+    let mut n7 = (*nodes[7]).clone();
+    for q in foo_pods("n7", 2) {
+        n7.add_pod(q);
+    }
+    nodes[7] = Arc::new(n7);
+    let mut n8 = labeled_node("n8", json!({}));
+    for q in foo_pods("n8", 1) {
+        n8.add_pod(q);
+    }
+    nodes[8] = Arc::new(n8);
+    nodes.remove(9);
+    snap.set_nodes(nodes);
+    let memoized = state_of(&pl, &snap);
+    pl.memo.clear();
+    let fresh = state_of(&pl, &snap);
+    assert_eq!(memoized.count(1, "n7"), 5);
+    assert_eq!(memoized.count(1, "n8"), 0);
+    assert_eq!(memoized.count(0, "z0"), zone[0] - (9 % 4) as i64);
+    for (i, key) in ["zone", LABEL_HOSTNAME].iter().enumerate() {
+        for node in snap.nodes() {
+            if let Some(v) = node.labels.get(*key) {
+                assert_eq!(memoized.count(i, v), fresh.count(i, v), "{key}={v}");
+            }
+        }
+    }
+    assert_eq!((memoized.domains.clone(), fresh.domains.clone()), (vec![3, 1198], vec![3, 1198]));
+    assert_eq!(memoized.paths[0].min(), fresh.paths[0].min());
+    assert_eq!(run_filter(&pl, &p, &snap), {
+        pl.memo.clear();
+        run_filter(&pl, &p, &snap)
+    });
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn run(h: &PluginHandle, p: &PodInfo, snap: &Snapshot) -> (CycleState, Result<Ve
 }
 
 fn unresolvable(reason: &str) -> Status {
-    Status::unresolvable(reason)
+    Status::unresolvable(reason.to_owned())
 }
 
 fn chosen(state: &CycleState, node: &str) -> PodVolumes {
