@@ -158,8 +158,16 @@ async fn report(
         let mut status = json!({"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
             "message": message, "lastProbeTime": null,
             "lastTransitionTime": kapi::k8s::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now())}]});
-        if let Outcome::Unschedulable { nominated_node: Some(n), victims, .. } = &o {
+        if let Outcome::Unschedulable { nominated_node: Some(n), victims, cleared_nominations, .. } = &o {
             status["nominatedNodeName"] = json!(n);
+            for c in cleared_nominations {
+                let Some((cns, cname)) = c.split_once('/') else { continue };
+                let capi: Api<Pod> = Api::namespaced(client.clone(), cns);
+                let clear = Patch::Strategic(json!({"status": {"nominatedNodeName": null}}));
+                if let Err(e) = capi.patch_status(cname, &clear, &PatchParams::default()).await {
+                    warn!(pod = %c, error = %e, "clearing a lower-priority nomination failed");
+                }
+            }
             for v in victims {
                 let Some((vns, vname)) = v.split_once('/') else { continue };
                 let vapi: Api<Pod> = Api::namespaced(client.clone(), vns);

@@ -98,7 +98,11 @@ async fn binds_pending_pods_and_retries_unschedulable_ones() {
     })
     .await;
     assert_eq!(status, "False");
-    assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
+    // p1 and p2 have the same priority: preemption cannot help, and says so.
+    assert_eq!(
+        message,
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    );
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     eventually("a FailedScheduling event", || async {
         let list = events.list(&ListParams::default()).await.unwrap();

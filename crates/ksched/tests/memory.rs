@@ -76,7 +76,11 @@ async fn unschedulable_pod_is_retried_when_a_fitting_node_appears() {
     match outcomes(&mut rx).as_slice() {
         [Outcome::Unschedulable { pod, message, .. }] => {
             assert_eq!(pod, "default/big");
-            assert_eq!(message, "0/3 nodes are available: 3 Insufficient cpu.");
+            // Upstream's text, with preemption's own message appended.
+            assert_eq!(
+                message,
+                "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -107,7 +111,10 @@ async fn taints_and_tolerations() {
     match &got[1] {
         Outcome::Unschedulable { pod, message, .. } => {
             assert_eq!(pod, "default/plain");
-            assert_eq!(message, "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}.");
+            assert_eq!(
+                message,
+                "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -127,4 +134,36 @@ async fn scheduling_gates_hold_pods_until_removed() {
     h.update_pod(gated, Arc::new(open));
     s.drain().await;
     assert!(matches!(outcomes(&mut rx).as_slice(), [Outcome::Bound { node, .. }] if node == "a"));
+}
+
+#[tokio::test]
+async fn preemption_withdraws_lower_priority_nominations_on_its_node() {
+    let (mut s, h, mut rx) = start();
+    h.add_node(node("n", "3", json!([])));
+    for i in 0..3 {
+        let mut low = (*pod(&format!("low{i}"), "1", json!({"priority": 0}))).clone();
+        low.spec.as_mut().unwrap().node_name = Some("n".into());
+        h.add_pod(Arc::new(low));
+    }
+    // A pending pod nominated to n (an earlier preemption) that cannot go anywhere now.
+    let mut mid = (*pod("mid", "1", json!({"priority": 5, "nodeSelector": {"missing": "label"}}))).clone();
+    mid.status = Some(serde_json::from_value(json!({"nominatedNodeName": "n"})).unwrap());
+    h.add_pod(Arc::new(mid));
+    h.add_pod(pod("high", "3", json!({"priority": 10})));
+    s.drain().await;
+    let got = outcomes(&mut rx);
+    let high = got
+        .iter()
+        .find_map(|o| match o {
+            Outcome::Unschedulable { pod, nominated_node, victims, cleared_nominations, .. }
+                if pod == "default/high" =>
+            {
+                Some((nominated_node.clone(), victims.len(), cleared_nominations.clone()))
+            }
+            _ => None,
+        })
+        .expect("high preempts first");
+    assert_eq!(high, (Some("n".to_owned()), 3, vec!["default/mid".to_owned()]));
+    // The preemptor then binds to n.
+    assert!(got.iter().any(|o| matches!(o, Outcome::Bound { pod, node } if pod == "default/high" && node == "n")));
 }

@@ -140,10 +140,15 @@ pub fn find_feasible(
     }
     // Evaluate in parallel batches; stop once enough nodes fit. Within a batch, results
     // are taken in order, so the outcome does not depend on thread timing.
-    let batch = want.clamp(16, 2048);
+    let mut batch = want.clamp(16, 2048);
     let mut evaluated = 0;
     while evaluated < n && feasible.len() < want {
         let end = (evaluated + batch).min(n);
+        // Few nodes fit (a pod that fits nowhere is checked against every node): larger
+        // batches, which run in parallel.
+        if feasible.len() * 4 < want {
+            batch = (batch * 2).min(4096);
+        }
         let check = |i: usize| (i, filter_node(ctx, state, pod, &candidates[(start + i) % n]));
         let results: Vec<(usize, Status)> = if end - evaluated >= crate::framework::profile::PARALLEL_MIN_NODES {
             (evaluated..end).into_par_iter().with_min_len(64).map(check).collect()

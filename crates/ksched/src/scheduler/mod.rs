@@ -62,6 +62,10 @@ pub enum Outcome {
         nominated_node: Option<String>,
         /// Victims to evict (`namespace/name`).
         victims: Vec<String>,
+        /// Lower-priority pods whose nomination to `nominated_node` was withdrawn: they may
+        /// no longer fit there (`namespace/name`; the driver clears their
+        /// `status.nominatedNodeName`).
+        cleared_nominations: Vec<String>,
     },
     /// An error (plugin error, binding failure); the pod is retried with backoff.
     Error {
@@ -485,6 +489,9 @@ impl Scheduler {
         let error = fit.pre_filter.as_ref().is_some_and(|s| s.code() == Code::Error);
         let mut nominated = None;
         let mut victims = Vec::new();
+        // Upstream's `PostFilterMsg`: the reasons of the PostFilter plugins that did not
+        // nominate, appended to the filter message.
+        let mut post_filter_reasons: Vec<String> = Vec::new();
         if !error && profile.has_post_filter() && fit.pre_filter.is_none() {
             let handle = CycleHandle { profile, snapshot: &self.snapshot, shared: &self.shared };
             for p in profile.post_filter_plugins() {
@@ -492,15 +499,33 @@ impl Scheduler {
                 if r.status.is_success() {
                     nominated = r.nominated_node;
                     victims = r.victims;
+                    post_filter_reasons.clear();
+                    break;
+                }
+                post_filter_reasons.extend(r.status.reasons().iter().map(|r| r.to_string()));
+                if r.status.code() == Code::Error {
                     break;
                 }
             }
         }
-        let message = fit.message();
+        let mut message = fit.message();
+        if !post_filter_reasons.is_empty() {
+            message.push(' ');
+            message.push_str(&post_filter_reasons.join(", "));
+        }
         debug!(pod = %pod.key, %message, "unschedulable");
         let mut q = lock(&self.shared.queue);
+        let mut cleared_nominations = Vec::new();
         if let Some(node) = &nominated {
             q.nominate(Arc::clone(&pod), node);
+            // Upstream `prepareCandidate`: lower-priority pods nominated to the same node may
+            // no longer fit there once the preemptor takes the room.
+            for other in q.nominated_pods_for_node(node) {
+                if other.priority < pod.priority {
+                    q.remove_nomination(&other.key);
+                    cleared_nominations.push(other.key.clone());
+                }
+            }
         }
         queued.unschedulable_plugins = fit.rejecting_plugins().into_iter().collect();
         if error {
@@ -530,6 +555,7 @@ impl Scheduler {
                 message,
                 nominated_node: nominated,
                 victims: victims.iter().map(|v| v.key.clone()).collect(),
+                cleared_nominations,
             }
         };
         self.shared.report(outcome, &profile.scheduler_name, started);
@@ -548,6 +574,7 @@ impl Scheduler {
             message: format!("{status} (node {node})"),
             nominated_node: None,
             victims: Vec::new(),
+            cleared_nominations: Vec::new(),
         };
         self.shared.report(outcome, profile, started);
     }
@@ -603,6 +630,7 @@ async fn binding_cycle(
             message: status.to_string(),
             nominated_node: None,
             victims: Vec::new(),
+            cleared_nominations: Vec::new(),
         }
     } else {
         Outcome::Error { pod: assumed.key.clone(), message: status.to_string() }

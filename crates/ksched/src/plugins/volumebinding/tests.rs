@@ -375,5 +375,10 @@ async fn scheduler_gives_one_pv_to_one_pod() {
     assert_eq!(outcomes[0], Outcome::Bound { pod: "default/pa".into(), node: "n2".into() });
     let Outcome::Unschedulable { pod, message, .. } = &outcomes[1] else { panic!("{outcomes:?}") };
     assert_eq!(pod, "default/pb");
-    assert_eq!(message, &format!("0/2 nodes are available: 2 {ERR_REASON_BIND_CONFLICT}."));
+    assert_eq!(
+        message,
+        &format!(
+            "0/2 nodes are available: 2 {ERR_REASON_BIND_CONFLICT}. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+        )
+    );
 }
