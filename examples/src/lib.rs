@@ -13,5 +13,7 @@
 //! # Ok::<(), kcluster::flags::FlagError>(())
 //! ```
 
+pub mod cluster;
+pub mod dns;
 pub mod flags;
 pub mod serve;

@@ -9,18 +9,41 @@ use serde_json::{Value, json};
 use crate::filter::Filter;
 use crate::rest::{Api, ListQuery, WriteOptions};
 
+/// Creates `obj` unless an object of that name exists. With `reconciled` fields, an
+/// existing object whose fields differ is updated to `obj`'s (the `kubernetes` endpoints
+/// follow the server's address and port across restarts, as upstream's endpoint reconciler
+/// does).
 async fn ensure(
     api: &Api,
     plural: &str,
     group: &str,
     version: &str,
     ns: Option<&str>,
-    obj: Value,
+    mut obj: Value,
+    reconciled: &[&str],
 ) -> Result<(), StatusError> {
     let res = api.resource(group, version, plural)?;
-    match api.create(&res, ns, obj, &WriteOptions::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == 409 => Ok(()),
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    // Look first: creating an existing Service would collide on its cluster IP before the
+    // name conflict is noticed.
+    match api.get(&res, ns, &name).await {
+        Ok(existing) => {
+            if reconciled.iter().all(|f| existing[*f] == obj[*f]) {
+                return Ok(());
+            }
+            obj["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"].clone();
+            match api.update(&res, ns, &name, obj, None, &WriteOptions::default()).await {
+                Ok(_) => Ok(()),
+                // Someone else updated it meanwhile: theirs stands.
+                Err(e) if e.code() == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) if e.code() == 404 => match api.create(&res, ns, obj, &WriteOptions::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == 409 => Ok(()),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     }
 }
@@ -28,7 +51,7 @@ async fn ensure(
 /// Creates what is missing; keeps what exists.
 pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), StatusError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        ensure(api, "namespaces", "", "v1", None, json!({"metadata": {"name": ns}})).await?;
+        ensure(api, "namespaces", "", "v1", None, json!({"metadata": {"name": ns}}), &[]).await?;
     }
     ensure(
         api,
@@ -37,6 +60,7 @@ pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), S
         "v1",
         Some("default"),
         json!({"metadata": {"name": "default", "namespace": "default"}}),
+        &[],
     )
     .await?;
     let ip = api.services().first_ip().to_string();
@@ -50,6 +74,7 @@ pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), S
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}], "sessionAffinity": "None", "type": "ClusterIP"},
         }),
+        &[],
     )
     .await?;
     ensure(
@@ -62,6 +87,7 @@ pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), S
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
             "subsets": [{"addresses": [{"ip": advertise.to_string()}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
         }),
+        &["subsets"],
     )
     .await?;
     ensure(
@@ -76,6 +102,7 @@ pub(crate) async fn run(api: &Api, advertise: IpAddr, port: u16) -> Result<(), S
             "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         }),
+        &["endpoints", "ports"],
     )
     .await?;
     let crds = api.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")?;

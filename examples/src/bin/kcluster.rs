@@ -1,0 +1,102 @@
+//! `kcluster`: a whole cluster in one process.
+//!
+//! ```text
+//! kcluster up [--data-dir ./kcluster-data] [--port 6443] [--store-endpoints URL,…]
+//! export KUBECONFIG=./kcluster-data/kubeconfig; kubectl get nodes
+//! ```
+//!
+//! Restarting with the same data directory keeps every object.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use kcluster::cluster::{Cluster, ClusterConfig};
+use tokio_util::sync::CancellationToken;
+
+/// A small real Kubernetes cluster.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Starts the cluster and runs it until Ctrl-C or SIGTERM.
+    Up(Up),
+}
+
+#[derive(Debug, clap::Args)]
+struct Up {
+    /// Store, certificates and kubeconfig; kept across restarts.
+    #[arg(long, default_value = "./kcluster-data")]
+    data_dir: PathBuf,
+    /// The API server's HTTPS port.
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// The API server's address.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_address: IpAddr,
+    /// External etcd or kstore-server client URLs instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    store_endpoints: Vec<String>,
+    /// Where metrics and /healthz are served (plain HTTP).
+    #[arg(long, default_value = "127.0.0.1:10249")]
+    metrics_bind_address: SocketAddr,
+    /// Where cluster DNS answers (UDP and TCP).
+    #[arg(long, default_value = "127.0.0.1:10053")]
+    dns_address: SocketAddr,
+}
+
+async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.cancel();
+    });
+    let config = ClusterConfig {
+        data_dir: args.data_dir,
+        port: args.port,
+        bind_address: args.bind_address,
+        store_endpoints: args.store_endpoints,
+        metrics_address: args.metrics_bind_address,
+        dns_address: Some(args.dns_address),
+    };
+    let started = Instant::now();
+    let cluster = Cluster::start(&config, cancel.clone(), |step| {
+        eprintln!("[{:>5.1}s] started {step}", started.elapsed().as_secs_f64());
+    })
+    .await?;
+    eprintln!("kubeconfig: {}", cluster.kubeconfig().display());
+    eprintln!("  export KUBECONFIG={}; kubectl get nodes", cluster.kubeconfig().display());
+    println!("ready");
+    cluster.wait().await;
+    eprintln!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Args::parse().command {
+        Command::Up(up_args) => up(up_args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kcluster: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
