@@ -1,5 +1,6 @@
-//! The all-in-one control plane: the real kubectl drives it, cluster DNS answers for its
-//! services, one data directory holds one cluster, and objects survive a restart.
+//! The all-in-one cluster on fake nodes: the real kubectl drives it, a Deployment's pod runs
+//! on a node, cluster DNS answers for its services, one data directory holds one cluster,
+//! and objects survive a restart.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use kcluster::cluster::{Cluster, ClusterConfig, ClusterError};
+use kcluster::cluster::{Cluster, ClusterConfig, ClusterError, NodesConfig, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
 
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
@@ -27,6 +28,7 @@ fn config(dir: &Path) -> ClusterConfig {
         port: 0,
         metrics_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         dns_address: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        nodes: NodesConfig { count: 3, runtime: RuntimeChoice::Fake, ..NodesConfig::default() },
         ..ClusterConfig::default()
     }
 }
@@ -92,6 +94,23 @@ async fn control_plane_serves_kubectl_and_dns_and_survives_a_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(rs.starts_with("replicaset.apps/app-"), "{rs:?}");
+
+    // Three fake nodes register and become Ready; the Deployment's pod is scheduled to one
+    // of them and runs.
+    tokio::time::timeout(Duration::from_secs(60), cluster.wait_nodes_ready(3, |_| {})).await.unwrap();
+    let nodes = kubectl(&kc, &["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.lines().count(), 3, "{nodes}");
+    let mut phase = String::new();
+    for _ in 0..300 {
+        phase = kubectl(&kc, &["get", "pods", "-l", "app=app", "-o", "jsonpath={.items[*].status.phase}"]);
+        if phase == "Running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(phase, "Running");
+    let node = kubectl(&kc, &["get", "pods", "-l", "app=app", "-o", "jsonpath={.items[0].spec.nodeName}"]);
+    assert!(node.starts_with("node-"), "{node:?}");
 
     cancel.cancel();
     cluster.wait().await;

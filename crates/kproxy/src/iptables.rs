@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use crate::model::{NamespacedName, ProxyConfig, SessionAffinity};
-use crate::prep::{PreparedServicePort, push_u32};
+use crate::prep::{CachedRules, PreparedServicePort, push_u32};
 
 /// nat/filter chain: service dispatch.
 pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
@@ -304,8 +304,24 @@ impl IptablesRenderer {
     }
 
     /// Rules in `KUBE-SERVICES`, `KUBE-NODEPORTS`, `KUBE-EXTERNAL-SERVICES` and
-    /// `KUBE-PROXY-FIREWALL`, which are rewritten on every sync.
+    /// `KUBE-PROXY-FIREWALL`, which are rewritten on every sync: rendered once per
+    /// preparation of the service port and then copied from its cache.
     fn write_top_level(&self, svc: &PreparedServicePort, fr: &mut Buf, nr: &mut Buf) {
+        let cached = svc.cache.iptables_top_level(|| {
+            let (mut f, mut n) = (Buf::new(), Buf::new());
+            render_top_level(svc, &mut f, &mut n);
+            CachedRules { filter: f.s, filter_lines: f.lines, nat: n.s, nat_lines: n.lines }
+        });
+        fr.s.push_str(&cached.filter);
+        fr.lines += cached.filter_lines;
+        nr.s.push_str(&cached.nat);
+        nr.lines += cached.nat_lines;
+    }
+}
+
+/// The top-level rules of one service port (see [`IptablesRenderer::write_top_level`]).
+fn render_top_level(svc: &PreparedServicePort, fr: &mut Buf, nr: &mut Buf) {
+    {
         let plan = svc.plan;
         let p = svc.info.protocol.as_lower();
         let name = svc.name_string.as_str();
@@ -506,7 +522,9 @@ impl IptablesRenderer {
             );
         }
     }
+}
 
+impl IptablesRenderer {
     /// The service's own chains (`KUBE-SVC/SVL/EXT/FW/SEP`).
     fn write_service_chains(
         &mut self,

@@ -47,9 +47,13 @@
 //! * [`iptables`], [`nftables`], [`ipvs`]: renderers.
 //! * [`tracker`]: change tracking and full/partial syncs (KEP-3453), conntrack cleanup hints.
 //! * [`trace`]: document loaders, jump checkers and packet tracers for tests and debugging.
+//! * `agent` (feature `agent`, on by default): the node agent that watches the API server and
+//!   applies the rules with `iptables-restore`, `nft` and `conntrack`.
 //!
 //! Only IPv4 is modelled (kube-proxy runs one proxier per IP family).
 
+#[cfg(feature = "agent")]
+pub mod agent;
 pub mod convert;
 pub mod iptables;
 pub mod ipvs;

@@ -53,6 +53,55 @@ pub struct ServicePlan {
     pub uses_firewall_chain: bool,
 }
 
+/// Text a renderer derived from one prepared service port and keeps with it, so that syncs
+/// which rewrite every service's top-level rules (iptables partial syncs) copy it instead of
+/// formatting it again. It is filled on first use and never part of comparisons: two
+/// preparations are equal whatever their caches hold, and a clone starts empty.
+#[derive(Default)]
+pub struct RenderCache {
+    iptables_top_level: std::sync::OnceLock<CachedRules>,
+}
+
+/// Rendered rules and their count, for one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CachedRules {
+    /// `filter` table lines.
+    pub(crate) filter: String,
+    /// `-A` lines in `filter`.
+    pub(crate) filter_lines: usize,
+    /// `nat` table lines.
+    pub(crate) nat: String,
+    /// `-A` lines in `nat`.
+    pub(crate) nat_lines: usize,
+}
+
+impl RenderCache {
+    /// The iptables top-level rules, rendered by `f` on first use.
+    pub(crate) fn iptables_top_level(&self, f: impl FnOnce() -> CachedRules) -> &CachedRules {
+        self.iptables_top_level.get_or_init(f)
+    }
+}
+
+impl Clone for RenderCache {
+    fn clone(&self) -> Self {
+        RenderCache::default()
+    }
+}
+
+impl PartialEq for RenderCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RenderCache {}
+
+impl std::fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderCache").field("iptables_top_level", &self.iptables_top_level.get().is_some()).finish()
+    }
+}
+
 /// A service port with its endpoints and every derived value renderers need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedServicePort {
@@ -82,6 +131,9 @@ pub struct PreparedServicePort {
     pub selection: EndpointSelection,
     /// Routing plan.
     pub plan: ServicePlan,
+    /// Renderers' per-service text caches (see [`RenderCache`]). Whoever changes the fields
+    /// above after preparation must reset it (`RenderCache::default()`).
+    pub cache: RenderCache,
 }
 
 impl PreparedServicePort {
@@ -167,6 +219,7 @@ impl PreparedServicePort {
             endpoints: prepared_eps,
             selection,
             plan,
+            cache: RenderCache::default(),
         })
     }
 

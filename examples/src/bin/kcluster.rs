@@ -1,7 +1,8 @@
 //! `kcluster`: a whole cluster in one process.
 //!
 //! ```text
-//! kcluster up [--data-dir ./kcluster-data] [--port 6443] [--store-endpoints URL,…]
+//! kcluster up [--data-dir ./kcluster-data] [--port 6443] [--nodes N] [--runtime auto|containerd|fake]
+//!             [--store-endpoints URL,…]
 //! export KUBECONFIG=./kcluster-data/kubeconfig; kubectl get nodes
 //! ```
 //!
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use kcluster::cluster::{Cluster, ClusterConfig};
+use kcluster::cluster::{Cluster, ClusterConfig, NodesConfig, RuntimeChoice};
 use tokio_util::sync::CancellationToken;
 
 /// A small real Kubernetes cluster.
@@ -49,6 +50,12 @@ struct Up {
     /// Where cluster DNS answers (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:10053")]
     dns_address: SocketAddr,
+    /// Number of nodes (kubelets in this process).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// The first node's container runtime; the other nodes use the fake runtime.
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
+    runtime: RuntimeChoice,
 }
 
 async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
@@ -69,6 +76,7 @@ async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
         store_endpoints: args.store_endpoints,
         metrics_address: args.metrics_bind_address,
         dns_address: Some(args.dns_address),
+        nodes: NodesConfig { count: args.nodes, runtime: args.runtime, ..NodesConfig::default() },
     };
     let started = Instant::now();
     let cluster = Cluster::start(&config, cancel.clone(), |step| {
@@ -77,6 +85,10 @@ async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     eprintln!("kubeconfig: {}", cluster.kubeconfig().display());
     eprintln!("  export KUBECONFIG={}; kubectl get nodes", cluster.kubeconfig().display());
+    let want = config.nodes.count;
+    cluster
+        .wait_nodes_ready(want, |n| eprintln!("[{:>5.1}s] {n}/{want} nodes Ready", started.elapsed().as_secs_f64()))
+        .await;
     println!("ready");
     cluster.wait().await;
     eprintln!("stopped");

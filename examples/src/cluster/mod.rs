@@ -6,6 +6,7 @@
 //! scheduler); [`Cluster::wait`] returns after Ctrl-C/SIGTERM has stopped every part.
 
 mod guard;
+pub mod nodes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use guard::DataDirGuard;
+pub use nodes::{NodesConfig, RuntimeChoice};
 
 /// What `kcluster up` starts.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct ClusterConfig {
     pub metrics_address: SocketAddr,
     /// Where cluster DNS answers (UDP and TCP); `None`: no DNS.
     pub dns_address: Option<SocketAddr>,
+    /// The nodes (kubelets) run in this process.
+    pub nodes: NodesConfig,
 }
 
 impl Default for ClusterConfig {
@@ -49,6 +53,7 @@ impl Default for ClusterConfig {
             store_endpoints: Vec::new(),
             metrics_address: SocketAddr::from(([127, 0, 0, 1], 10249)),
             dns_address: Some(SocketAddr::from(([127, 0, 0, 1], 10053))),
+            nodes: NodesConfig::default(),
         }
     }
 }
@@ -212,6 +217,16 @@ impl Cluster {
             progress(&format!("cluster-dns on {}", dns.local_addr()));
         }
 
+        for (kubelet, what) in nodes::kubelets(&config.nodes, &config.data_dir, &client).await? {
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(e) = kubelet.run(c).await {
+                    tracing::error!(error = %e, "kubelet stopped");
+                }
+            });
+            progress(&format!("kubelet {what}"));
+        }
+
         let metrics_address = crate::serve::serve_metrics(config.metrics_address, Arc::new(registry), cancel.clone())
             .await
             .map_err(|e| component("metrics")(e.to_string()))?;
@@ -251,6 +266,15 @@ impl Cluster {
     /// The cancellation token every part stops on.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
+    }
+
+    /// Waits until `count` nodes are Ready, calling `progress` with the number ready as it
+    /// changes; returns early when the cluster stops.
+    pub async fn wait_nodes_ready(&self, count: usize, progress: impl FnMut(usize)) {
+        tokio::select! {
+            _ = nodes::wait_ready(&self.client, count, progress) => {}
+            _ = self.cancel.cancelled() => {}
+        }
     }
 
     /// Waits until the cancellation token fires and every part has stopped.

@@ -105,6 +105,8 @@ fn validate(percentage: i64, absolute: i64) -> Result<(u32, u32), PluginError> {
 pub struct DefaultPreemption {
     min_candidate_nodes_percentage: u32,
     min_candidate_nodes_absolute: u32,
+    /// Stop the dry run once no node left can rank better (tests compare with `false`).
+    prune: bool,
 }
 
 impl Default for DefaultPreemption {
@@ -112,6 +114,7 @@ impl Default for DefaultPreemption {
         Self {
             min_candidate_nodes_percentage: DEFAULT_MIN_CANDIDATE_NODES_PERCENTAGE,
             min_candidate_nodes_absolute: DEFAULT_MIN_CANDIDATE_NODES_ABSOLUTE,
+            prune: true,
         }
     }
 }
@@ -184,7 +187,7 @@ impl DefaultPreemption {
     /// The values fail upstream's validation.
     pub fn new(min_candidate_nodes_percentage: i64, min_candidate_nodes_absolute: i64) -> Result<Self, PluginError> {
         let (p, a) = validate(min_candidate_nodes_percentage, min_candidate_nodes_absolute)?;
-        Ok(Self { min_candidate_nodes_percentage: p, min_candidate_nodes_absolute: a })
+        Ok(Self { min_candidate_nodes_percentage: p, min_candidate_nodes_absolute: a, prune: true })
     }
 
     /// How many candidates to look for among `num_nodes` potential nodes.
@@ -216,7 +219,7 @@ impl DefaultPreemption {
             let budgets = pdb::budgets(&snapshot.cluster.pdbs);
             let dry = DryRun { handle, state, pod, budgets: &budgets, now: Timestamp::now() };
             let offset = offset.unwrap_or_else(|| rand::rng().random_range(0..potential.len())) % potential.len();
-            let mut outcome = dry_run(&dry, &potential, offset, self.num_candidates(potential.len()));
+            let mut outcome = dry_run(&dry, &potential, offset, self.num_candidates(potential.len()), self.prune);
             if let Some(best) = pick_one(&outcome.candidates, dry.now) {
                 let c = outcome.candidates.swap_remove(best);
                 return PostFilterResult {

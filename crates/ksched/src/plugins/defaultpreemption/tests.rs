@@ -626,3 +626,50 @@ fn bench_post_filter() {
         1.0 / per_call.as_secs_f64()
     );
 }
+
+#[test]
+fn stopping_early_picks_what_judging_every_node_picks() {
+    // 240 nodes of 4 CPU, each full with pods of mixed priorities, start times and
+    // budgets; nodes in runs of identical shape (as in real clusters), so the early stop
+    // both triggers and has to refuse to.
+    let mut seed = 7u64;
+    let mut rnd = |m: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % m
+    };
+    let mut nodes = Vec::new();
+    let mut pods = Vec::new();
+    for i in 0..240 {
+        let name = format!("n{i}");
+        nodes.push(node(&name, "4"));
+        let shape = if i % 40 < 30 { 0 } else { rnd(1000) };
+        for j in 0..4 {
+            let (prio, minute, app) = if shape == 0 {
+                (1, 10 + j, "a")
+            } else {
+                (rnd(3) as i32, rnd(50), if rnd(4) == 0 { "b" } else { "a" })
+            };
+            let start = format!("2026-01-01T00:{minute:02}:00Z");
+            pods.push(mk(
+                &format!("p{i}-{j}"),
+                Some(&name),
+                prio,
+                "1",
+                json!({"metadata": {"labels": {"app": app}}, "status": {"startTime": start}}),
+            ));
+        }
+    }
+    let h = handle(nodes, pods, vec![pdb("b", 0)]);
+    let p = mk("preemptor", None, 10, "2", json!({}));
+    let exhaustive = DefaultPreemption { prune: false, ..DefaultPreemption::default() };
+    for offset in [0, 17, 29, 31, 100, 199, 230] {
+        let pruned = preempt_with(&h, &DefaultPreemption::default(), &p, offset);
+        let full = preempt_with(&h, &exhaustive, &p, offset);
+        assert!(full.status.is_success(), "{}", full.status);
+        assert_eq!(
+            (&pruned.nominated_node, victims(&pruned)),
+            (&full.nominated_node, victims(&full)),
+            "offset {offset}"
+        );
+    }
+}
