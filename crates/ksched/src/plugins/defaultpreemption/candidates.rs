@@ -16,9 +16,9 @@ use crate::types::NodeInfo;
 /// Reason counted for the nodes the dry run did not judge (not `Unschedulable`).
 pub(super) const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 
-/// Nodes judged per parallel batch at least (the first batch is as large as the number of
-/// candidates wanted, later ones as large as the number still missing).
-const MIN_BATCH: usize = 32;
+/// Nodes judged in the first parallel batch; each later batch is twice as large, up to the
+/// number of candidates still missing.
+const FIRST_BATCH: usize = 4;
 
 /// A node where evicting `victims` makes the preemptor fit.
 #[derive(Debug, Clone)]
@@ -77,11 +77,12 @@ pub(super) fn dry_run<'a>(
     let node_at = |i: usize| -> &'a NodeInfo { &potential[(offset + i) % n] };
     // Suffix minima of the nodes' lower bounds, made on first need.
     let mut best_after: Option<Vec<Option<Rank>>> = None;
-    let mut batch = MIN_BATCH;
+    // Small first batches: with many alike nodes the first candidates often end the search.
+    let mut batch = FIRST_BATCH;
     let mut next = 0;
     while next < n && !enough(non_violating.len(), violating.len()) {
         let missing = want.saturating_sub(non_violating.len() + violating.len()).max(1);
-        let end = (next + batch.min(missing.max(MIN_BATCH))).min(n);
+        let end = (next + batch.min(missing.max(FIRST_BATCH))).min(n);
         batch = batch.saturating_mul(2);
         // Nominated pods are read here, one node after the other: the framework's nominator
         // sits behind a lock the parallel workers would contend for.
