@@ -1,8 +1,13 @@
-//! Render-time benchmark: `cargo run --release --example bench -- --services N --endpoints M`.
+//! Render-time benchmark: `cargo run --release --example bench -- --services N --endpoints M [--apply]`.
 //!
 //! Prints one line per mode with the full render time, the time to apply a one-service
 //! endpoint change and render the resulting partial sync, and the full document size.
+//! With `--apply` (root, iproute2, iptables, nft), the full document and then one partial
+//! one are also applied with `iptables-restore --noflush` / `nft -f` inside a network
+//! namespace made for the run (never the host's tables), and those times printed too.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kproxy::convert::{SliceAddress, SliceEndpoints, SlicePort};
@@ -29,10 +34,49 @@ fn slice(svc: &NamespacedName, i: u32, eps: u32, generation: u32) -> SliceEndpoi
     }
 }
 
+/// A network namespace that exists for the run.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Result<Self, String> {
+        let name = format!("kpbench-{}", std::process::id());
+        let ok = Command::new("ip").args(["netns", "add", &name]).status().map_err(|e| format!("ip: {e}"))?;
+        if !ok.success() {
+            return Err(format!("ip netns add {name} failed"));
+        }
+        Ok(Self(name))
+    }
+
+    /// Feeds `doc` to `cmd` inside the namespace; the wall time it took.
+    fn apply(&self, cmd: &[&str], doc: &str) -> Result<f64, String> {
+        let t = Instant::now();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(cmd)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        child.stdin.take().ok_or("no stdin")?.write_all(doc.as_bytes()).map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.0]).status();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let services = arg(&args, "--services", 1000);
     let endpoints = arg(&args, "--endpoints", 10);
+    let apply = args.iter().any(|a| a == "--apply");
     let mut cfg = ProxyConfig::new("node-0");
     cfg.node_ips = vec![std::net::Ipv4Addr::new(192, 168, 0, 2)];
     cfg.cluster_cidr = Cidr::parse("10.0.0.0/8").ok();
@@ -50,13 +94,14 @@ fn main() {
         }
         // Preparing inputs (hashing) happens in the first sync; it is not the render itself.
         let t = Instant::now();
-        let bytes = match p.sync(Duration::ZERO) {
-            Ok(r) => r.document.len(),
+        let full_doc = match p.sync(Duration::ZERO) {
+            Ok(r) => r.document.to_string(),
             Err(e) => {
                 eprintln!("sync failed: {e}");
                 return;
             }
         };
+        let bytes = full_doc.len();
         let first_ms = t.elapsed().as_secs_f64() * 1e3;
         // Full render with prepared state (what a periodic/forced full resync costs).
         let mut full_ms = f64::MAX;
@@ -68,15 +113,43 @@ fn main() {
         }
         // One service's endpoints change: update + partial sync.
         let mut inc_ms = f64::MAX;
+        let mut partial_docs = Vec::new();
         for g in 1..=5u32 {
             let name = NamespacedName::new("bench", "svc0");
             let t = Instant::now();
             p.set_slice(slice(&name, 0, endpoints, g));
-            let _ = p.sync(Duration::from_secs(u64::from(g) * 2));
+            if let Ok(r) = p.sync(Duration::from_secs(u64::from(g) * 2)) {
+                partial_docs.push(r.document.to_string());
+            }
             inc_ms = inc_ms.min(t.elapsed().as_secs_f64() * 1e3);
         }
-        println!(
+        let mut line = format!(
             "mode={label} services={services} endpoints={endpoints} full_render_ms={full_ms:.2} incremental_one_service_ms={inc_ms:.3} bytes={bytes} first_sync_with_prepare_ms={first_ms:.1}"
         );
+        if apply {
+            let cmd: &[&str] = match mode {
+                Mode::Iptables => &["iptables-restore", "--noflush", "--counters"],
+                _ => &["nft", "-f", "-"],
+            };
+            // The partial documents build on each other: apply them in order, time the last.
+            let timed = Netns::new().and_then(|ns| {
+                let full = ns.apply(cmd, &full_doc)?;
+                let mut partial = 0.0;
+                for doc in &partial_docs {
+                    partial = ns.apply(cmd, doc)?;
+                }
+                Ok((full, partial))
+            });
+            match timed {
+                Ok((full, partial)) => {
+                    line.push_str(&format!(" apply_full_ms={full:.1} apply_partial_ms={partial:.1}"))
+                }
+                Err(e) => {
+                    eprintln!("apply failed: {e}");
+                    return;
+                }
+            }
+        }
+        println!("{line}");
     }
 }
