@@ -1,0 +1,131 @@
+//! Pod startup latency on fake nodes: `kcluster` in process (store, API server, scheduler,
+//! controllers, N kubelets on the fake runtime), P pods created through the API, and for
+//! each the time from its create request to the informer seeing it Running.
+//!
+//! ```text
+//! cargo run --release -p kcluster --example pod-startup -- --nodes 50 --pods 1000
+//! ```
+//!
+//! Prints one line: `nodes=… pods=… p50_ms=… p99_ms=… max_ms=… total_s=…`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kapi::k8s::api::core::v1::Pod;
+use kcluster::cluster::{Cluster, ClusterConfig, NodesConfig, RuntimeChoice};
+use kcontroller::informers::Informers;
+use kwatch::http::{Api, PostParams};
+use kwatch::informer::Event;
+use tokio_util::sync::CancellationToken;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn pod(i: usize) -> Result<Pod, serde_json::Error> {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("startup-{i}"), "namespace": "default", "labels": {"bench": "startup"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}}]}
+    }))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    let (nodes, pods) = (arg(&args, "--nodes", 50), arg(&args, "--pods", 1000));
+    let dir = std::env::temp_dir().join(format!("kcluster-pod-startup-{}", std::process::id()));
+    let config = ClusterConfig {
+        data_dir: dir.clone(),
+        port: 0,
+        metrics_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        dns_address: None,
+        nodes: NodesConfig { count: nodes, runtime: RuntimeChoice::Fake, ..NodesConfig::default() },
+        ..ClusterConfig::default()
+    };
+    let cancel = CancellationToken::new();
+    let cluster = Cluster::start(&config, cancel.clone(), |_| {}).await?;
+    tokio::time::timeout(Duration::from_secs(120), cluster.wait_nodes_ready(nodes, |_| {})).await?;
+
+    // Watch pods; note when each is first seen Running.
+    let client = cluster.client().clone();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
+    let mut sub = informers.get::<Pod>()?.subscribe(4096, None);
+    informers.start(cancel.clone());
+    let running: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let seen = Arc::clone(&running);
+    tokio::spawn(async move {
+        while let Some(ev) = sub.recv().await {
+            let p = match ev {
+                Event::Added(p) | Event::Updated { new: p, .. } => p,
+                _ => continue,
+            };
+            if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(name).or_insert_with(Instant::now);
+            }
+        }
+    });
+
+    // Create the pods, 32 requests in flight.
+    let api: Api<Pod> = Api::namespaced(client, "default");
+    let started = Instant::now();
+    let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..pods {
+        let (api, created, permit) = (api.clone(), Arc::clone(&created), Arc::clone(&sem).acquire_owned().await?);
+        let p = pod(i)?;
+        tasks.spawn(async move {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let at = Instant::now();
+            let r = api.create(&p, &PostParams::default()).await;
+            drop(permit);
+            if r.is_ok() {
+                created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name, at);
+            }
+            r.map(|_| ())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len() < pods {
+        if Instant::now() > deadline {
+            return Err("timed out waiting for pods to run".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let total = started.elapsed();
+    let created = created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let running = running.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let mut lat: Vec<f64> = created
+        .iter()
+        .filter_map(|(name, at)| running.get(name).map(|r| r.saturating_duration_since(*at).as_secs_f64() * 1e3))
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "nodes={nodes} pods={pods} p50_ms={:.0} p99_ms={:.0} max_ms={:.0} total_s={:.1}",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0),
+        total.as_secs_f64()
+    );
+    cancel.cancel();
+    cluster.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
