@@ -52,6 +52,8 @@ pub mod fake;
 mod proto;
 pub mod server;
 mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod types;
 
 pub use client::{CONTAINERD_ENDPOINT, Client, ClientBuilder, RetryPolicy};

@@ -7,117 +7,18 @@
 //! conf dir is an empty temporary directory; `NetworkReady` stays false, which only
 //! matters for pod-network sandboxes); `restrict_oom_score_adj` keeps runc from failing
 //! where lowering `oom_score_adj` is not allowed. Images are built offline from /bin/busybox by
-//! `tests/support/mk-oci-images.sh` and imported with `ctr`.
+//! `kcri::testing` and imported with `ctr`.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use kcri::testing::{BUSYBOX, Containerd, PAUSE};
 use kcri::types::{
     ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, ExecSyncRequest, ImageFilter, ImageSpec,
     KUBELET_API_VERSION, Labels, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOptions,
     PodSandboxConfig, PodSandboxMetadata, PodSandboxState, RUNTIME_READY,
 };
 use kcri::{Client, ImageService, RuntimeService};
-use tokio::process::{Child, Command};
-
-const BUSYBOX: &str = "kcri.test/busybox:1";
-const PAUSE: &str = "kcri.test/pause:1";
-
-/// A containerd child process with its own root, state, config and socket.
-struct Containerd {
-    child: Child,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Containerd {
-    async fn start() -> Self {
-        // Unix socket paths are limited to 108 bytes: keep the directory short.
-        let mut dir = tempfile::Builder::new().prefix("kcri-cd").tempdir_in("/tmp").expect("tempdir");
-        // KCRI_KEEP=1 leaves root, state and logs behind for debugging.
-        dir.disable_cleanup(std::env::var_os("KCRI_KEEP").is_some());
-        let d = dir.path();
-        let socket = d.join("c.sock");
-        std::fs::create_dir_all(d.join("cni")).expect("cni dir");
-        let config = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-[grpc]
-  address = "{socket}"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE}"
-  # Sandboxes ask for oom_score_adj -998; CI machines that are containers themselves may
-  # forbid lowering it, which runc reports only as "can't get final child's PID".
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{cni}"
-"#,
-            root = d.join("root").display(),
-            state = d.join("state").display(),
-            socket = socket.display(),
-            cni = d.join("cni").display(),
-        );
-        std::fs::write(d.join("config.toml"), config).expect("write config");
-        let log = std::fs::File::create(d.join("containerd.log")).expect("log file");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .stdout(Stdio::from(log.try_clone().expect("log fd")))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start containerd (is the containerd package installed?): {e}"));
-        let mut cd = Containerd { child, dir, socket };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !cd.socket.exists() {
-            if let Ok(Some(status)) = cd.child.try_wait() {
-                panic!("containerd exited with {status} during start-up; log:\n{}", cd.log_tail());
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "containerd did not open its socket; log:\n{}",
-                cd.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        cd
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.path().join("containerd.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// Builds the busybox and pause images and imports them into the CRI namespace.
-    async fn import_images(&self) {
-        let tar = self.path().join("images.tar");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mk-oci-images.sh");
-        let out = Command::new("bash").arg(&script).arg(&tar).output().await.expect("run mk-oci-images.sh");
-        assert!(out.status.success(), "mk-oci-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        let out = Command::new("ctr")
-            .arg("-a")
-            .arg(&self.socket)
-            .args(["-n", "k8s.io", "images", "import"])
-            .arg(&tar)
-            .output()
-            .await
-            .expect("run ctr");
-        assert!(
-            out.status.success(),
-            "ctr images import failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log_tail()
-        );
-    }
-}
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
@@ -140,7 +41,7 @@ async fn containerd_pod_lifecycle() {
     let cd = Containerd::start().await;
     cd.import_images().await;
 
-    let client = Client::connect(format!("unix://{}", cd.socket.display())).await.expect("connect to containerd");
+    let client = Client::connect(format!("unix://{}", cd.socket().display())).await.expect("connect to containerd");
     let v = client.runtime_version().clone();
     assert_eq!((v.runtime_name.as_str(), v.runtime_api_version.as_str()), ("containerd", "v1"), "{v:?}");
     assert_eq!(client.version(KUBELET_API_VERSION.into()).await.expect("version"), v);
@@ -245,7 +146,5 @@ async fn containerd_pod_lifecycle() {
     assert!(client.pod_sandbox_status(sandbox, false).await.is_err_and(|e| e.is_not_found()));
 
     drop(client);
-    let mut cd = cd;
-    let _ = cd.child.start_kill();
-    let _ = cd.child.wait().await;
+    cd.stop().await;
 }

@@ -1,0 +1,139 @@
+//! A real containerd for tests (feature `testing`): started with its own root, state,
+//! config and socket, with busybox and pause images built offline from `/bin/busybox` and
+//! imported with `ctr`. Needs root, `containerd`, `ctr`, `runc` and `busybox-static`.
+//!
+//! Sandboxes are meant to use the host network namespace: the CNI configuration directory
+//! is empty. `restrict_oom_score_adj` keeps runc working where lowering `oom_score_adj` is
+//! not allowed (CI machines that are containers themselves).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// The busybox image (runs `/bin/sh`).
+pub const BUSYBOX: &str = "kcri.test/busybox:1";
+/// The sandbox (pause) image.
+pub const PAUSE: &str = "kcri.test/pause:1";
+
+/// Builds the OCI layout tarball holding both images.
+const MK_OCI_IMAGES: &str = include_str!("testing/mk-oci-images.sh");
+
+/// A containerd child process with its own root, state, config and socket.
+#[derive(Debug)]
+pub struct Containerd {
+    child: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    /// Starts containerd with a fresh root, state, config and socket under `/tmp`
+    /// (`KCRI_KEEP=1` keeps them for debugging).
+    ///
+    /// # Panics
+    /// When containerd cannot start or does not open its socket within 30 s.
+    pub async fn start() -> Self {
+        // Unix socket paths are limited to 108 bytes: keep the directory short.
+        let mut dir = tempfile::Builder::new().prefix("kcri-cd").tempdir_in("/tmp").expect("tempdir");
+        // KCRI_KEEP=1 leaves root, state and logs behind for debugging.
+        dir.disable_cleanup(std::env::var_os("KCRI_KEEP").is_some());
+        let d = dir.path();
+        let socket = d.join("c.sock");
+        std::fs::create_dir_all(d.join("cni")).expect("cni dir");
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{socket}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE}"
+  # Sandboxes ask for oom_score_adj -998; CI machines that are containers themselves may
+  # forbid lowering it, which runc reports only as "can't get final child's PID".
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{cni}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            socket = socket.display(),
+            cni = d.join("cni").display(),
+        );
+        std::fs::write(d.join("config.toml"), config).expect("write config");
+        let log = std::fs::File::create(d.join("containerd.log")).expect("log file");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdout(Stdio::from(log.try_clone().expect("log fd")))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start containerd (is the containerd package installed?): {e}"));
+        let mut cd = Containerd { child, dir, socket };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !cd.socket.exists() {
+            if let Ok(Some(status)) = cd.child.try_wait() {
+                panic!("containerd exited with {status} during start-up; log:\n{}", cd.log_tail());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "containerd did not open its socket; log:\n{}",
+                cd.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        cd
+    }
+
+    /// The directory holding containerd's files (tests may put their own there).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last 40 lines of containerd's log (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.path().join("containerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Builds the busybox and pause images and imports them into the CRI namespace.
+    ///
+    /// # Panics
+    /// When the images cannot be built or imported.
+    pub async fn import_images(&self) {
+        let tar = self.path().join("images.tar");
+        let script = self.path().join("mk-oci-images.sh");
+        std::fs::write(&script, MK_OCI_IMAGES).expect("write mk-oci-images.sh");
+        let out = Command::new("bash").arg(&script).arg(&tar).output().await.expect("run mk-oci-images.sh");
+        assert!(out.status.success(), "mk-oci-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("ctr")
+            .arg("-a")
+            .arg(&self.socket)
+            .args(["-n", "k8s.io", "images", "import"])
+            .arg(&tar)
+            .output()
+            .await
+            .expect("run ctr");
+        assert!(
+            out.status.success(),
+            "ctr images import failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+    }
+
+    /// containerd's CRI socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stops containerd and waits for it to exit.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
