@@ -197,9 +197,9 @@ impl Cluster {
         sched_config.build_profiles(&sched_registry).map_err(|e| component("scheduler")(e.to_string()))?;
         let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
         let sched_metrics = ksched::scheduler::SchedulerMetrics::register(&mut registry);
-        let (c, sc) = (cancel.clone(), client.clone());
+        let (c, sc, si) = (cancel.clone(), client.clone(), informers.clone());
         tasks.spawn(async move {
-            let run = ksched::kube::run(sc, &sched_config, &sched_registry, &informers, Some(sched_metrics), c);
+            let run = ksched::kube::run(sc, &sched_config, &sched_registry, &si, Some(sched_metrics), c);
             if let Err(e) = run.await {
                 tracing::error!(error = %e, "scheduler stopped");
             }
@@ -208,11 +208,12 @@ impl Cluster {
 
         let mut dns_address = None;
         if let Some(addr) = config.dns_address {
-            let dns_informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
-            let dns = crate::dns::DnsServer::start(addr, "cluster.local", &dns_informers, cancel.clone())
+            // The scheduler's informer factory (one set of kwatch metrics per registry); it
+            // starts informers made after its start too.
+            let dns = crate::dns::DnsServer::start(addr, "cluster.local", &informers, cancel.clone())
                 .await
                 .map_err(|e| component("dns")(e.to_string()))?;
-            dns_informers.start(cancel.clone());
+            informers.start(cancel.clone());
             dns_address = Some(dns.local_addr());
             progress(&format!("cluster-dns on {}", dns.local_addr()));
         }
