@@ -207,10 +207,16 @@ impl<'a> PairSink<'a> {
     pub(super) fn direct(totals: &'a mut [TopologyCounts], count: impl FnOnce(&mut Self)) {
         let mut sink = Self { totals, out: Vec::new() };
         count(&mut sink);
-        for (slot, g, id, n) in std::mem::take(&mut sink.out) {
-            if let Some(group) = sink.totals.get_mut(slot as usize).and_then(|t| t.groups.get_mut(g as usize)) {
-                group.add(id, n, 1);
-            }
+        let pairs = std::mem::take(&mut sink.out);
+        apply_pairs(sink.totals, &pairs, 1);
+    }
+}
+
+/// Adds (`sign` = 1) or subtracts (−1) a node's pairs.
+fn apply_pairs(totals: &mut [TopologyCounts], pairs: &[Pair], sign: i64) {
+    for &(slot, g, id, n) in pairs {
+        if let Some(group) = totals.get_mut(slot as usize).and_then(|t| t.groups.get_mut(g as usize)) {
+            group.add(id, sign * n, sign);
         }
     }
 }
@@ -230,11 +236,7 @@ impl<F: FnMut(&NodeInfo, &mut PairSink<'_>)> Tally for PairTally<'_, F> {
     }
 
     fn apply(&mut self, value: &Box<[Pair]>, sign: i64) {
-        for &(slot, g, id, n) in value.iter() {
-            if let Some(group) = self.totals.get_mut(slot as usize).and_then(|t| t.groups.get_mut(g as usize)) {
-                group.add(id, sign * n, sign);
-            }
-        }
+        apply_pairs(self.totals, value, sign);
     }
 }
 
