@@ -8,7 +8,7 @@
 //! | type | layout |
 //! | --- | --- |
 //! | [`Entry`] | `term` `index` [`Payload`] |
-//! | [`Payload`] | tag `u8`: `0` empty, `1` normal + `len` + bytes, `2` conf change + `count` + [`Change`]s, `3` leave joint |
+//! | [`Payload`] | tag `u8`: `0` empty, `1` normal + `len` + bytes, `2` conf change + `count` + [`Change`]s, `3` leave joint, `4` tagged + `origin` + `req` + `len` + bytes |
 //! | [`Change`] | tag `u8` (`0` add voter, `1` add learner, `2` remove) + `id` |
 //! | [`HardState`] | `term` + vote tag `u8` (`0` none, `1` some + `id`) + `commit` |
 //! | [`SnapshotMeta`] | `index` `term` [`Membership`] |
@@ -247,6 +247,7 @@ const PAYLOAD_EMPTY: u8 = 0;
 const PAYLOAD_NORMAL: u8 = 1;
 const PAYLOAD_CONF_CHANGE: u8 = 2;
 const PAYLOAD_LEAVE_JOINT: u8 = 3;
+const PAYLOAD_TAGGED: u8 = 4;
 
 const CHANGE_ADD_VOTER: u8 = 0;
 const CHANGE_ADD_LEARNER: u8 = 1;
@@ -298,6 +299,12 @@ impl Encode for Payload {
                 }
             }
             Payload::LeaveJoint => buf.put_u8(PAYLOAD_LEAVE_JOINT),
+            Payload::Tagged { origin, req, data } => {
+                buf.put_u8(PAYLOAD_TAGGED);
+                put_uvarint(buf, *origin);
+                put_uvarint(buf, *req);
+                put_bytes(buf, data);
+            }
         }
     }
 
@@ -305,6 +312,7 @@ impl Encode for Payload {
         1 + match self {
             Payload::Empty | Payload::LeaveJoint => 0,
             Payload::Normal(data) => bytes_len(data),
+            Payload::Tagged { origin, req, data } => uvarint_len(*origin) + uvarint_len(*req) + bytes_len(data),
             Payload::ConfChange(changes) => {
                 uvarint_len(changes.len() as u64) + changes.iter().map(Encode::encoded_len).sum::<usize>()
             }
@@ -327,6 +335,11 @@ impl Decode for Payload {
                 Ok(Payload::ConfChange(changes))
             }
             PAYLOAD_LEAVE_JOINT => Ok(Payload::LeaveJoint),
+            PAYLOAD_TAGGED => Ok(Payload::Tagged {
+                origin: get_uvarint(buf, "proposal origin")?,
+                req: get_uvarint(buf, "proposal request")?,
+                data: get_bytes(buf, "payload data")?,
+            }),
             tag => Err(CodecError::UnknownTag { what: "payload", tag }),
         }
     }

@@ -195,8 +195,17 @@ impl RaftLog {
         if hi <= self.applied {
             return Vec::new();
         }
-        let mut out = self.entries_from(self.applied + 1, max_bytes).unwrap_or_default();
-        out.retain(|e| e.index <= hi);
+        // Only the committed part: cloning the uncommitted tail just to drop it again would
+        // cost a reference count per pipelined entry on every Ready.
+        let mut out = Vec::new();
+        let mut size = 0;
+        for e in self.slice(self.applied, hi) {
+            size += e.size();
+            if !out.is_empty() && size > max_bytes {
+                break;
+            }
+            out.push(e.clone());
+        }
         out
     }
 

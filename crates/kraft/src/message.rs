@@ -1,8 +1,6 @@
 //! Messages between Raft nodes.
 
-use bytes::Bytes;
-
-use crate::types::{Entry, Index, NodeId, Snapshot, Term};
+use crate::types::{Entry, Index, NodeId, Payload, Snapshot, Term};
 
 /// A message from one node to another. Messages are plain data: the transport serializes
 /// them (see `codec`) and hands them to the receiver's `step`.
@@ -23,8 +21,8 @@ pub struct Message {
 pub enum MessageBody {
     /// Proposals forwarded by a follower to the leader.
     Propose {
-        /// The application payloads.
-        data: Vec<Bytes>,
+        /// The application payloads ([`Payload::Normal`] or [`Payload::Tagged`]).
+        entries: Vec<Payload>,
     },
     /// "Would you vote for me?" — does not change anyone's term.
     PreVote {

@@ -23,6 +23,18 @@ pub enum Payload {
     ConfChange(Vec<Change>),
     /// Leaves the joint configuration (proposed by the leader automatically).
     LeaveJoint,
+    /// Application data with the identity of its proposal: the node that proposed it and
+    /// that node's request number. The async driver tags its proposals this way, so the
+    /// proposing node recognises its own entries when they apply, wherever they were
+    /// appended, without copying the data into an envelope.
+    Tagged {
+        /// The proposing node.
+        origin: NodeId,
+        /// The proposer's request number.
+        req: u64,
+        /// Application data, opaque to Raft.
+        data: Bytes,
+    },
 }
 
 impl Payload {
@@ -31,6 +43,7 @@ impl Payload {
         match self {
             Payload::Empty | Payload::LeaveJoint => 0,
             Payload::Normal(data) => data.len(),
+            Payload::Tagged { data, .. } => 16 + data.len(),
             Payload::ConfChange(changes) => changes.len() * 9,
         }
     }

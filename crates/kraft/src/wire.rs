@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut, Bytes};
 
 use crate::codec::{self, CodecError, Decode, Encode};
 use crate::message::{Message, MessageBody};
-use crate::types::{Entry, Snapshot, SnapshotMeta};
+use crate::types::{Entry, Payload, Snapshot, SnapshotMeta};
 
 const PROPOSE: u8 = 0;
 const PRE_VOTE: u8 = 1;
@@ -33,11 +33,11 @@ impl Encode for Message {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         put(buf, &[self.from, self.to, self.term]);
         match &self.body {
-            MessageBody::Propose { data } => {
+            MessageBody::Propose { entries } => {
                 buf.put_u8(PROPOSE);
-                codec::put_uvarint(buf, data.len() as u64);
-                for d in data {
-                    codec::put_bytes(buf, d);
+                codec::put_uvarint(buf, entries.len() as u64);
+                for e in entries {
+                    e.encode(buf);
                 }
             }
             MessageBody::PreVote { last_index, last_term } => {
@@ -98,8 +98,8 @@ impl Encode for Message {
         let ints = |vs: &[u64]| vs.iter().map(|&v| codec::uvarint_len(v)).sum::<usize>();
         let head = ints(&[self.from, self.to, self.term]) + 1;
         head + match &self.body {
-            MessageBody::Propose { data } => {
-                codec::uvarint_len(data.len() as u64) + data.iter().map(|d| codec::bytes_len(d)).sum::<usize>()
+            MessageBody::Propose { entries } => {
+                codec::uvarint_len(entries.len() as u64) + entries.iter().map(Encode::encoded_len).sum::<usize>()
             }
             MessageBody::PreVote { last_index, last_term } => ints(&[*last_index, *last_term]),
             MessageBody::PreVoteResp { .. } | MessageBody::VoteResp { .. } => 1,
@@ -137,13 +137,13 @@ impl Decode for Message {
         let tag = codec::get_u8(buf, "message tag")?;
         let body = match tag {
             PROPOSE => {
-                // Each payload takes at least its one-byte length.
+                // Each payload takes at least its one-byte tag.
                 let n = codec::get_len(buf, 1, "proposal count")?;
-                let mut data = Vec::with_capacity(n);
+                let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
-                    data.push(codec::get_bytes(buf, "proposal")?);
+                    entries.push(Payload::decode(buf)?);
                 }
-                MessageBody::Propose { data }
+                MessageBody::Propose { entries }
             }
             PRE_VOTE => MessageBody::PreVote {
                 last_index: codec::get_uvarint(buf, "last index")?,
@@ -205,7 +205,12 @@ mod tests {
     fn all() -> Vec<Message> {
         let m = |body| Message { from: 1, to: 2, term: 300, body };
         vec![
-            m(MessageBody::Propose { data: vec![Bytes::from_static(b"a"), Bytes::new()] }),
+            m(MessageBody::Propose {
+                entries: vec![
+                    Payload::Normal(Bytes::from_static(b"a")),
+                    Payload::Tagged { origin: 3, req: 1 << 40, data: Bytes::new() },
+                ],
+            }),
             m(MessageBody::PreVote { last_index: 10, last_term: 2 }),
             m(MessageBody::PreVoteResp { reject: true }),
             m(MessageBody::Vote { last_index: 1 << 40, last_term: 3, transfer: true }),

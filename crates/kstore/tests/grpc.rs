@@ -434,6 +434,44 @@ async fn a_client_that_stops_reading_misses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_behind_gets_many_revisions_per_response() {
+    let served = common::serve().await;
+    let mut kv = KvClient::new(channel(&served).await);
+    let mut watcher = Watcher::open(&served).await;
+    let prefix = pb::WatchCreateRequest {
+        key: bytes::Bytes::from_static(b"m/"),
+        range_end: bytes::Bytes::from_static(b"m0"),
+        ..Default::default()
+    };
+    watcher.create(prefix).await;
+    assert!(watcher.next().await.created);
+    // More than HTTP/2's stream window and the responses buffered towards the client,
+    // while it reads nothing: the rest wait in the store's queue and are merged when it
+    // reads again.
+    const N: usize = 250;
+    let value = "v".repeat(16 * 1024);
+    for i in 0..N {
+        kv.put(put(&format!("m/{i:03}"), &value)).await.unwrap();
+    }
+    let (mut seen, mut responses, mut last_rev) = (0, 0, 1);
+    while seen < N {
+        let resp = watcher.next().await;
+        assert!(!resp.canceled, "{resp:?}");
+        responses += 1;
+        for e in &resp.events {
+            let rev = e.kv.as_ref().unwrap().mod_revision;
+            assert_eq!(rev, last_rev + 1, "in order, none missing");
+            last_rev = rev;
+        }
+        assert!(resp.header.as_ref().unwrap().revision >= last_rev, "the header covers its events");
+        seen += resp.events.len();
+    }
+    assert_eq!(seen, N);
+    assert!(responses < N, "queued revisions were merged: {responses} responses for {N} revisions");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_grant_keep_alive_time_to_live_and_revoke() {
     let served = common::serve().await;
     let ch = channel(&served).await;

@@ -9,10 +9,10 @@ mod storage;
 pub mod tcp;
 mod transport;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -246,8 +246,9 @@ impl Node {
             commands: cmd_rx,
             shutdown: shutdown.clone(),
             next_req: 1,
-            proposals: HashMap::new(),
-            by_index: BTreeMap::new(),
+            batch: Vec::new(),
+            forwarded: HashMap::new(),
+            local: VecDeque::new(),
             reads: HashMap::new(),
             read_waiters: Vec::new(),
             cfg,
@@ -274,23 +275,16 @@ impl Node {
     }
 }
 
-/// Proposal envelope: `origin` node and request id, then the application's bytes. It lets
-/// the proposing node recognise its own entries when they apply, wherever they were
-/// appended.
-fn wrap(origin: NodeId, req: u64, data: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(16 + data.len());
-    b.put_u64_le(origin);
-    b.put_u64_le(req);
-    b.put_slice(data);
-    b.freeze()
-}
-
+/// The envelope older versions of the driver put in front of the application's bytes:
+/// `origin` node and request id (little-endian `u64`s); see [`Payload::Tagged`].
 fn unwrap_envelope(data: &Bytes) -> Option<(NodeId, u64, Bytes)> {
     let mut header = data.get(..16)?;
     let origin = header.get_u64_le();
     let req = header.get_u64_le();
     Some((origin, req, data.slice(16..)))
 }
+
+type Reply = oneshot::Sender<Result<Bytes, NodeError>>;
 
 struct Driver<S, T, M> {
     cfg: NodeConfig,
@@ -303,10 +297,13 @@ struct Driver<S, T, M> {
     commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
     next_req: u64,
-    /// Waiting proposals by request id.
-    proposals: HashMap<u64, oneshot::Sender<Result<Bytes, NodeError>>>,
-    /// Request ids of proposals appended locally, by index (to detect overwrites).
-    by_index: BTreeMap<Index, u64>,
+    /// Proposals received since the last `Ready`, proposed together.
+    batch: Vec<(Bytes, Reply)>,
+    /// Proposals forwarded to the leader, by request id.
+    forwarded: HashMap<u64, Reply>,
+    /// Proposals appended here as leader, in index order: (index, request id, reply).
+    /// An entry applied at such an index that is not ours means ours was overwritten.
+    local: VecDeque<(Index, u64, Reply)>,
     /// Read requests by ctx until Raft confirms them.
     reads: HashMap<u64, oneshot::Sender<Result<Index, NodeError>>>,
     /// Confirmed reads waiting for the state machine to reach their index.
@@ -324,13 +321,14 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
                 _ = ticker.tick() => {
                     self.raft.tick();
                     // Callers that gave up (timed out) no longer need an answer.
-                    self.proposals.retain(|_, tx| !tx.is_closed());
+                    self.forwarded.retain(|_, tx| !tx.is_closed());
                 }
                 Some(m) = self.inbox.recv() => {
                     if let Err(e) = self.raft.step(m) {
                         break Err(e.into());
                     }
                 }
+                // Proposals are gathered here and proposed together by `drain`.
                 Some(c) = self.commands.recv() => self.command(c),
             }
             // Batch everything already queued into the same Ready.
@@ -361,27 +359,47 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
                 Err(_) => break,
             }
         }
+        self.propose_batch();
         Ok(())
+    }
+
+    /// Proposes the proposals gathered since the last call together: as leader in one
+    /// append, as follower in one message to the leader.
+    fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let n = self.batch.len() as u64;
+        let first_req = self.next_req;
+        self.next_req += n;
+        let (data, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut self.batch)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (d, tx))| ((first_req + i as u64, d), tx))
+            .unzip();
+        match self.raft.propose_tagged(self.raft.id(), data) {
+            Ok(Proposed::Appended { index: last, .. }) => {
+                let first = last + 1 - n;
+                for (i, tx) in (0..n).zip(replies) {
+                    self.local.push_back((first + i, first_req + i, tx));
+                }
+            }
+            Ok(Proposed::Forwarded { .. }) => {
+                for (i, tx) in (0..n).zip(replies) {
+                    self.forwarded.insert(first_req + i, tx);
+                }
+            }
+            Err(e) => {
+                for tx in replies {
+                    let _ = tx.send(Err(e.clone().into()));
+                }
+            }
+        }
     }
 
     fn command(&mut self, c: Command) {
         match c {
-            Command::Propose(data, tx) => {
-                let req = self.next_req;
-                self.next_req += 1;
-                match self.raft.propose(wrap(self.raft.id(), req, &data)) {
-                    Ok(Proposed::Appended { index, .. }) => {
-                        self.by_index.insert(index, req);
-                        self.proposals.insert(req, tx);
-                    }
-                    Ok(Proposed::Forwarded { .. }) => {
-                        self.proposals.insert(req, tx);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into()));
-                    }
-                }
-            }
+            Command::Propose(data, tx) => self.batch.push((data, tx)),
             Command::Read(tx) => {
                 let ctx = self.next_req;
                 self.next_req += 1;
@@ -457,26 +475,30 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
     fn apply(&mut self, index: Index, payload: &Payload) {
         self.applied = index;
         let mine = match payload {
+            Payload::Tagged { origin, req, data } => Some((*origin, *req, data.clone())),
+            // Logs written before proposals were tagged carry the tag in front of the data.
             Payload::Normal(data) => unwrap_envelope(data),
             _ => None,
         };
+        let id = self.raft.id();
+        let ours = |req: u64| mine.as_ref().is_some_and(|(o, r, _)| *o == id && *r == req);
         // Anything proposed here at or below this index that is not this entry was lost.
-        while let Some((&i, &req)) = self.by_index.first_key_value() {
+        let mut waiting = None;
+        while let Some(&(i, req, _)) = self.local.front() {
             if i > index {
                 break;
             }
-            self.by_index.pop_first();
-            let applied_here = mine.as_ref().is_some_and(|(o, r, _)| *o == self.raft.id() && *r == req);
-            if !applied_here {
-                if let Some(tx) = self.proposals.remove(&req) {
-                    let _ = tx.send(Err(NodeError::ProposalLost));
-                }
+            let Some((_, _, tx)) = self.local.pop_front() else { break };
+            if i == index && ours(req) {
+                waiting = Some(tx);
+            } else {
+                let _ = tx.send(Err(NodeError::ProposalLost));
             }
         }
         let Some((origin, req, data)) = mine else { return };
         let result = self.sm.apply(index, data);
-        if origin == self.raft.id() {
-            if let Some(tx) = self.proposals.remove(&req) {
+        if origin == id {
+            if let Some(tx) = waiting.or_else(|| self.forwarded.remove(&req)) {
                 let _ = tx.send(Ok(result));
             }
         }
@@ -499,7 +521,13 @@ impl<S: LogStorage, T: Transport, M: StateMachine> Driver<S, T, M> {
     }
 
     fn fail_waiters(&mut self) {
-        for (_, tx) in self.proposals.drain() {
+        for (_, tx) in self.batch.drain(..) {
+            let _ = tx.send(Err(NodeError::Stopped));
+        }
+        for (_, tx) in self.forwarded.drain() {
+            let _ = tx.send(Err(NodeError::Stopped));
+        }
+        for (_, _, tx) in self.local.drain(..) {
             let _ = tx.send(Err(NodeError::Stopped));
         }
         for (_, tx) in self.reads.drain() {

@@ -352,7 +352,29 @@ impl Raft {
             }
             _ => match self.leader {
                 Some(to) if to != self.cfg.id => {
-                    self.send(to, MessageBody::Propose { data: vec![data] });
+                    self.send(to, MessageBody::Propose { entries: vec![Payload::Normal(data)] });
+                    Ok(Proposed::Forwarded { to })
+                }
+                _ => Err(RaftError::NotLeader { leader: None }),
+            },
+        }
+    }
+
+    /// Proposes tagged application data (see [`Payload::Tagged`]) as consecutive entries.
+    /// On the leader they are appended (the answer carries the last one's index); on a
+    /// follower they are forwarded to the leader in one message.
+    pub fn propose_tagged(&mut self, origin: NodeId, proposals: Vec<(u64, Bytes)>) -> Result<Proposed, RaftError> {
+        self.check_fatal()?;
+        let entries: Vec<Payload> =
+            proposals.into_iter().map(|(req, data)| Payload::Tagged { origin, req, data }).collect();
+        match self.role {
+            Role::Leader => {
+                let index = self.append_local(entries)?;
+                Ok(Proposed::Appended { index, term: self.term })
+            }
+            _ => match self.leader {
+                Some(to) if to != self.cfg.id => {
+                    self.send(to, MessageBody::Propose { entries });
                     Ok(Proposed::Forwarded { to })
                 }
                 _ => Err(RaftError::NotLeader { leader: None }),
@@ -490,6 +512,24 @@ impl Raft {
     // ----- internals shared by the submodules -----
 
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
+        // A follower that handles many appends in one batch acknowledges each; a success
+        // acknowledgement right behind another to the same peer in the same term says all
+        // the earlier one said (the leader takes the highest matched index), so the two
+        // become one message.
+        if let MessageBody::AppendResp { reject: false, index, reject_hint: 0, log_term: 0 } = body {
+            if let Some(Message {
+                to: last_to,
+                term,
+                body: MessageBody::AppendResp { reject: false, index: last, reject_hint: 0, log_term: 0 },
+                ..
+            }) = self.msgs.last_mut()
+            {
+                if *last_to == to && *term == self.term {
+                    *last = (*last).max(index);
+                    return;
+                }
+            }
+        }
         self.msgs.push(Message { from: self.cfg.id, to, term: self.term, body });
     }
 

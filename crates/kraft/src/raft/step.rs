@@ -203,9 +203,9 @@ impl Raft {
 
     fn step_follower(&mut self, m: Message) -> Result<(), RaftError> {
         match m.body {
-            MessageBody::Propose { data } => {
+            MessageBody::Propose { entries } => {
                 if let Some(leader) = self.leader.filter(|&l| l != self.cfg.id) {
-                    self.send(leader, MessageBody::Propose { data });
+                    self.send(leader, MessageBody::Propose { entries });
                 }
                 Ok(())
             }
@@ -251,11 +251,14 @@ impl Raft {
 
     fn step_leader(&mut self, m: Message) -> Result<(), RaftError> {
         match m.body {
-            MessageBody::Propose { data } => {
-                if self.membership.contains(m.from) {
+            MessageBody::Propose { entries } => {
+                // Only application data may be forwarded: membership changes are the
+                // leader's own decision.
+                let data = entries.iter().all(|p| matches!(p, Payload::Normal(_) | Payload::Tagged { .. }));
+                if self.membership.contains(m.from) && data {
                     // Dropped proposals are not reported back: the follower's client times
                     // out and retries, as with any lost message.
-                    let _ = self.append_local(data.into_iter().map(Payload::Normal).collect());
+                    let _ = self.append_local(entries);
                 }
                 Ok(())
             }

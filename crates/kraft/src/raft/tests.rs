@@ -566,3 +566,45 @@ fn lost_appends_do_not_close_the_window_forever() {
     net.tick(10);
     assert_eq!(net.data_applied(2).len(), 7, "heartbeat answers reopen the window");
 }
+
+#[test]
+fn consecutive_acks_to_the_leader_become_one() {
+    // One entry per append message: the follower gets several appends in one batch.
+    let mut net = Net::with(3, |id| Config { max_size_per_msg: 1, ..cfg(id) });
+    net.elect(1);
+    // A first round trip moves the followers to pipelined replication.
+    net.node(1).propose(b("first")).unwrap();
+    net.settle();
+    // Five appends, pipelined, reach follower 2 together.
+    let mut to_2 = Vec::new();
+    for i in 0..5 {
+        net.node(1).propose(b(&format!("{i}"))).unwrap();
+        let rd = net.node(1).ready().unwrap();
+        net.disks.get_mut(&1).unwrap().save(&rd);
+        to_2.extend(rd.messages.into_iter().filter(|m| m.to == 2));
+        net.node(1).advance();
+    }
+    assert_eq!(to_2.len(), 5, "one append per entry");
+    for m in to_2 {
+        net.node(2).step(m).unwrap();
+    }
+    let rd = net.node(2).ready().unwrap();
+    let acks: Vec<Index> = rd
+        .messages
+        .iter()
+        .filter_map(|m| match m.body {
+            MessageBody::AppendResp { reject: false, index, .. } => Some(index),
+            _ => None,
+        })
+        .collect();
+    let last = net.nodes[&1].log.last_index();
+    assert_eq!(acks, vec![last], "one acknowledgement of the highest index");
+    net.disks.get_mut(&2).unwrap().save(&rd);
+    for m in rd.messages {
+        net.queue.push_back(m);
+    }
+    net.node(2).advance();
+    net.settle();
+    assert_eq!(net.nodes[&1].log.committed(), last);
+    assert_eq!(net.data_applied(2).len(), 6);
+}

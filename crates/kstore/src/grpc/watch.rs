@@ -24,7 +24,13 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{Ctx, convert, errors};
 use crate::proto::etcdserverpb as pb;
 use crate::store::{StoreError, WatchStream};
+use crate::types::Event;
 use crate::watch::WatchMessage;
+
+/// Key and value bytes of an event (with its previous key-value).
+fn event_bytes(e: &Event) -> usize {
+    e.kv.key.len() + e.kv.value.len() + e.prev_kv.as_ref().map_or(0, |p| p.key.len() + p.value.len())
+}
 
 /// Messages the store may queue for one client stream before slow watchers fall back to
 /// catching up from history.
@@ -32,6 +38,12 @@ const HUB_QUEUE: usize = 256;
 
 /// Responses buffered towards the client.
 const OUT_QUEUE: usize = 64;
+
+/// At most this many events, or about this many key and value bytes, are merged from
+/// queued messages into one response: enough to amortise a response's cost, small enough
+/// to stay far below clients' message size limits (grpc-go's default is 4 MiB).
+const MERGE_EVENTS: usize = 1000;
+const MERGE_BYTES: usize = 1 << 20;
 
 type Out = mpsc::Sender<Result<pb::WatchResponse, Status>>;
 
@@ -60,6 +72,7 @@ impl pb::watch_server::Watch for WatchService {
             out,
             awaiting_created: HashMap::new(),
             awaiting_canceled: HashSet::new(),
+            held: None,
         };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -78,12 +91,21 @@ struct Session {
     awaiting_created: HashMap<i64, i64>,
     /// Watches canceled by the client whose `Canceled` was not forwarded yet.
     awaiting_canceled: HashSet<i64>,
+    /// A message taken from the queue while merging events that could not be merged; it
+    /// is forwarded before anything else.
+    held: Option<WatchMessage>,
 }
 
 impl Session {
     async fn run(mut self, mut incoming: Streaming<pb::WatchRequest>) {
         let mut reading = true;
         loop {
+            if let Some(message) = self.held.take() {
+                if self.forward(message).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             let step = tokio::select! {
                 _ = self.ctx.stop.cancelled() => {
                     let _ = self.out.try_send(Err(errors::stopped()));
@@ -192,6 +214,9 @@ impl Session {
 
     /// The next queued message, if one is ready now.
     fn try_next(&mut self) -> Option<WatchMessage> {
+        if let Some(message) = self.held.take() {
+            return Some(message);
+        }
         // `unconstrained`: the task's cooperative budget must not make a queued message
         // look absent.
         let mut next = pin!(tokio::task::unconstrained(self.stream.next()));
@@ -207,8 +232,9 @@ impl Session {
                 self.awaiting_created.remove(&watch_id);
                 pb::WatchResponse { header: self.ctx.header(revision), watch_id, created: true, ..Default::default() }
             }
-            WatchMessage::Events { watch_id, revision, events } => {
+            WatchMessage::Events { watch_id, mut revision, mut events } => {
                 self.announce(watch_id).await?;
+                self.merge(watch_id, &mut revision, &mut events);
                 pb::WatchResponse {
                     header: self.ctx.header(revision),
                     watch_id,
@@ -237,6 +263,28 @@ impl Session {
             }
         };
         self.send(response).await
+    }
+
+    /// Appends the events of the messages queued right behind this one for the same watch,
+    /// so that a client that fell behind gets many revisions per response (as etcd does
+    /// when its unsynced watchers catch up) instead of paying a response per revision.
+    /// Revisions stay whole and in order; the header carries the newest revision.
+    fn merge(&mut self, watch_id: i64, revision: &mut i64, events: &mut Vec<Event>) {
+        let mut bytes: usize = events.iter().map(event_bytes).sum();
+        while events.len() < MERGE_EVENTS && bytes < MERGE_BYTES {
+            match self.try_next() {
+                Some(WatchMessage::Events { watch_id: id, revision: rev, events: more }) if id == watch_id => {
+                    bytes += more.iter().map(event_bytes).sum::<usize>();
+                    events.extend(more);
+                    *revision = (*revision).max(rev);
+                }
+                Some(other) => {
+                    self.held = Some(other);
+                    break;
+                }
+                None => break,
+            }
+        }
     }
 
     /// Sends the `Created` the hub could not queue, before the watch's first other message.
