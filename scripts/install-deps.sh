@@ -28,6 +28,7 @@ REQUIRED_PACKAGES=(
   iproute2
   busybox-static
   conntrack
+  curl
 )
 
 # Each entry: a command (name on PATH or absolute path) followed by the
@@ -45,6 +46,7 @@ REQUIRED_COMMANDS=(
   "ipset --version"
   "ip -V"
   "conntrack --version"
+  "curl --version"
   "busybox true"
   "/usr/lib/cni/bridge"
   "/usr/lib/cni/host-local"

@@ -111,6 +111,9 @@ async fn control_plane_serves_kubectl_and_dns_and_survives_a_restart() {
     assert_eq!(phase, "Running");
     let node = kubectl(&kc, &["get", "pods", "-l", "app=app", "-o", "jsonpath={.items[0].spec.nodeName}"]);
     assert!(node.starts_with("node-"), "{node:?}");
+    // The pod's log comes through the API server from its kubelet's API (the fake
+    // runtime's busybox writes nothing).
+    assert_eq!(kubectl(&kc, &["logs", "deployment/app"]), "");
 
     cancel.cancel();
     cluster.wait().await;

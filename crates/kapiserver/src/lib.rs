@@ -42,6 +42,7 @@ mod gofmt;
 mod gotime;
 pub mod http;
 pub mod kinds;
+pub mod kubelet;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;

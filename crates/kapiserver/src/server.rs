@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alloc::{AllocError, ServiceAllocator};
 use crate::auth::{AuthError, Authenticator, User};
 use crate::http::{self, Shared};
+use crate::kubelet::{KubeletClient, KubeletClientConfig};
 use crate::metrics::Metrics;
 use crate::resources::{Registry, builtin};
 use crate::rest::Api;
@@ -48,6 +49,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Events kept per resource for watches resuming from a resourceVersion.
     pub watch_cache_size: usize,
+    /// How the API server reaches kubelets (`pods/log`).
+    pub kubelet: KubeletClientConfig,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             max_request_body_bytes: 3 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             watch_cache_size: 1024,
+            kubelet: KubeletClientConfig::default(),
         }
     }
 }
@@ -187,7 +191,9 @@ impl ApiServer {
         let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
 
         let registry = Registry::new(builtin());
-        let api = Api::new(Storage::new(backend), registry, services, config.watch_cache_size, cancel.child_token());
+        let kubelet = KubeletClient::new(&config.kubelet)?;
+        let api = Api::new(Storage::new(backend), registry, services, config.watch_cache_size, cancel.child_token())
+            .with_kubelet_client(kubelet);
         api.start_caches();
         crate::bootstrap::run(&api, advertise, addr.port()).await.map_err(ServerError::Bootstrap)?;
         let shared = Arc::new(Shared {

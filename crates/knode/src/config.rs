@@ -114,6 +114,16 @@ pub struct KubeletConfig {
     pub static_pod_path: Option<PathBuf>,
     /// How often the static pod directory is rescanned (upstream 20 s).
     pub file_check_frequency: Duration,
+    /// `--address`: where the kubelet API listens (upstream 0.0.0.0).
+    pub address: IpAddr,
+    /// `--port`: the kubelet API's port (upstream 10250). 0 picks a free port; the port
+    /// in use is what the Node's `daemonEndpoints` report.
+    pub port: u16,
+    /// `--tls-cert-file` (with `tls_private_key_file`) for the kubelet API; a self-signed
+    /// certificate under `<root_dir>/pki` when unset, as upstream.
+    pub tls_cert_file: Option<PathBuf>,
+    /// `--tls-private-key-file`.
+    pub tls_private_key_file: Option<PathBuf>,
 }
 
 impl KubeletConfig {
@@ -142,6 +152,10 @@ impl KubeletConfig {
             default_termination_grace: Duration::from_secs(30),
             static_pod_path: None,
             file_check_frequency: Duration::from_secs(20),
+            address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 10250,
+            tls_cert_file: None,
+            tls_private_key_file: None,
         }
     }
 
@@ -182,6 +196,9 @@ impl KubeletConfig {
         }
         if !self.root_dir.is_absolute() || !self.pod_log_dir.is_absolute() {
             return Err(ConfigError::Invalid("root and log directories must be absolute".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_private_key_file.is_some() {
+            return Err(ConfigError::Invalid("--tls-cert-file and --tls-private-key-file go together".into()));
         }
         Ok(())
     }

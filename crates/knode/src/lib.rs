@@ -47,6 +47,8 @@
 //! - [`status`]: the pod status (phase, conditions, container statuses), pure.
 //! - [`logs`]: the log layout and reading logs back.
 //! - [`static_pods`]: pods from manifest files, shown in the API as mirror pods.
+//! - [`server`]: the kubelet API over HTTPS (`/healthz`, `/metrics`, container logs for
+//!   `kubectl logs` through the API server).
 //!
 //! Every loop stops when the [`CancellationToken`]
 //! passed to [`Kubelet::run`] fires; containers keep running, as when a kubelet restarts.
@@ -60,6 +62,7 @@ pub mod node;
 mod pleg;
 pub mod pods;
 pub mod probes;
+pub mod server;
 pub mod static_pods;
 pub mod status;
 pub mod volumes;
@@ -97,6 +100,9 @@ pub enum Error {
     /// The pod informer could not be built.
     #[error("pod informer: {0}")]
     Informer(#[from] kwatch::informer::InformerError),
+    /// The kubelet API could not start.
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
 }
 
 /// Builds a [`Kubelet`]; see [`Kubelet::builder`].
@@ -182,7 +188,13 @@ impl Kubelet {
         self.run_inner(cancel).instrument(span).await
     }
 
-    async fn run_inner(self, cancel: CancellationToken) -> Result<(), Error> {
+    async fn run_inner(mut self, cancel: CancellationToken) -> Result<(), Error> {
+        // The API's port is known before the Node registers, so that it reports the port
+        // in use (a configured 0 picks a free one).
+        let listener = server::bind(&self.config).await?;
+        if let Ok(addr) = listener.local_addr() {
+            Arc::make_mut(&mut self.config).port = addr.port();
+        }
         let version = self.runtime.version(KUBELET_API_VERSION.into()).await?;
         tracing::info!(runtime = %version.runtime_name, version = %version.runtime_version, "connected to the runtime");
         let systemd = match self.runtime.runtime_config().await {
@@ -227,7 +239,15 @@ impl Kubelet {
             .transform(Transform::strip_managed_fields())
             .build()?;
 
+        let tls = server::tls_config(&self.config, &host_ip)?;
+        let api = server::ApiState {
+            pods: informer.store(),
+            runtime: self.runtime.clone(),
+            pod_log_dir: self.config.pod_log_dir.clone(),
+        };
+        tracing::info!(address = %self.config.address, port = self.config.port, "serving the kubelet API");
         let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(server::serve(listener, tls, api, cancel.clone()).instrument(tracing::info_span!("kubelet-api")));
         if self.config.register_node {
             tasks.spawn(
                 lease::run(self.client.clone(), self.config.clone(), node_uid, cancel.clone())

@@ -79,13 +79,24 @@ fn restarts(dir: &Path) -> Vec<(u32, PathBuf)> {
 ///
 /// [`LogError::NotFound`] when there is no such log; [`LogError::Io`] when reading fails.
 pub async fn read_container_log(pod_dir: &Path, container: &str, options: &LogOptions) -> Result<String, LogError> {
-    let files = restarts(&pod_dir.join(container));
-    let pick = if options.previous { files.len().checked_sub(2) } else { files.len().checked_sub(1) };
-    let Some((_, path)) = pick.and_then(|i| files.get(i)) else {
-        return Err(LogError::NotFound { container: container.to_owned(), previous: options.previous });
-    };
-    let text = tokio::fs::read_to_string(path).await.map_err(|source| LogError::Io { path: path.clone(), source })?;
+    let path = container_log_file(pod_dir, container, options.previous)?;
+    let text = tokio::fs::read_to_string(&path).await.map_err(|source| LogError::Io { path: path.clone(), source })?;
     Ok(parse_cri_log(&text, options))
+}
+
+/// The log file of `container` in `pod_dir`: the newest restart's, or the one before with
+/// `previous`.
+///
+/// # Errors
+///
+/// [`LogError::NotFound`] when there is no such file.
+pub fn container_log_file(pod_dir: &Path, container: &str, previous: bool) -> Result<PathBuf, LogError> {
+    let files = restarts(&pod_dir.join(container));
+    let pick = if previous { files.len().checked_sub(2) } else { files.len().checked_sub(1) };
+    match pick.and_then(|i| files.get(i)) {
+        Some((_, path)) => Ok(path.clone()),
+        None => Err(LogError::NotFound { container: container.to_owned(), previous }),
+    }
 }
 
 /// The text of a CRI-format log: partial (`P`) lines joined with what follows, full (`F`)

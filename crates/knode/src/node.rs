@@ -148,7 +148,9 @@ pub(crate) fn node_status(
         addresses: Some(addresses),
         capacity: Some(resource_list(&config.capacity)),
         allocatable: Some(resource_list(&config.allocatable())),
-        daemon_endpoints: Some(NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }) }),
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint { port: i32::from(config.port) }),
+        }),
         node_info: Some(NodeSystemInfo {
             architecture: host::go_arch().into(),
             operating_system: "linux".into(),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Live, eventually, init_tracing};
+use common::{Live, eventually, init_tracing, kubectl};
 use kapi::k8s::api::core::v1::{Container, Pod, PodSpec};
 use kcri::testing::{BUSYBOX, Containerd};
 use kcri::types::{ContainerFilter, PodSandboxFilter};
@@ -38,6 +38,9 @@ async fn busybox_pod_through_containerd() {
     config.root_dir = cd.path().join("kubelet");
     config.pod_log_dir = cd.path().join("pods-logs");
     config.cgroup_root = "/knode-test".into();
+    config.node_ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    config.address = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.port = 0;
     let log_root = config.pod_log_dir.clone();
     let kubelet = Kubelet::builder(config)
         .runtime(runtime.clone(), runtime.clone())
@@ -97,6 +100,10 @@ async fn busybox_pod_through_containerd() {
         (text == "hello\n").then_some(())
     })
     .await;
+    // The same log through the API server and the kubelet API, with the real kubectl.
+    let (ok, out, err) = kubectl(&live, &["logs", "hello"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "hello\n");
 
     pods.delete("hello", &DeleteParams::default()).await.expect("delete");
     eventually(60, "pod gone", || async { pods.get_opt("hello").await.ok()?.is_none().then_some(()) }).await;

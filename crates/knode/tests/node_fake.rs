@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Live, eventually, init_tracing};
+use common::{Live, eventually, init_tracing, kubectl};
 use kapi::k8s::ByteString;
 use kapi::k8s::api::coordination::v1::Lease;
 use kapi::k8s::api::core::v1::{
@@ -15,7 +15,7 @@ use kapi::k8s::api::core::v1::{
     PodSpec, Probe, ProjectedVolumeSource, Secret, SecretVolumeSource, Volume, VolumeMount, VolumeProjection,
 };
 use kcri::RuntimeService;
-use kcri::fake::FakeRuntime;
+use kcri::fake::{Behaviour, FakeRuntime};
 use kcri::types::{ContainerFilter, ContainerState, PodSandboxFilter};
 use knode::pods::backoff::BackoffConfig;
 use knode::{Kubelet, KubeletConfig, NodeResources};
@@ -52,6 +52,9 @@ fn start_with(live: &Live, fake: &FakeRuntime, tweak: impl FnOnce(&mut KubeletCo
     config.labels.insert("example.com/fake".into(), "true".into());
     config.root_dir = root.path().join("root");
     config.pod_log_dir = root.path().join("logs");
+    config.node_ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    config.address = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.port = 0;
     config.node_lease_renew_interval = Duration::from_secs(1);
     config.node_status_update_frequency = Duration::from_secs(1);
     config.sync_frequency = Duration::from_secs(5);
@@ -553,5 +556,71 @@ async fn static_pods_run_with_mirror_pods() {
         (gone && empty).then_some(())
     })
     .await;
+    kubelet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_reach_the_kubelet_through_the_api_server() {
+    init_tracing();
+    let live = Live::start().await;
+    let fake = FakeRuntime::builder()
+        .behaviour_for_image("fake/talker:1", Behaviour::run_forever().with_logs(["hello", "from the fake"]))
+        .behaviour_for_image("fake/short:1", Behaviour::exit_after(Duration::from_secs(2), 0).with_logs(["bye"]))
+        .build()
+        .expect("fake runtime");
+    let kubelet = start(&live, &fake);
+    let pods: Api<Pod> = Api::namespaced(live.client.clone(), "default");
+    let two = pod("talker", vec![container("app", "fake/talker:1"), container("side", "fake/talker:1")]);
+    pods.create(&two, &PostParams::default()).await.expect("create");
+    let mut short = pod("short", vec![container("app", "fake/short:1")]);
+    short.spec.as_mut().expect("spec").restart_policy = Some("Never".into());
+    pods.create(&short, &PostParams::default()).await.expect("create");
+    for name in ["talker", "short"] {
+        eventually(20, "pod Running", || async {
+            (get_pod(&live, name).await?.status?.phase.as_deref() == Some("Running")).then_some(())
+        })
+        .await;
+    }
+
+    // The node reports where its kubelet API listens.
+    let node: Node = Api::all(live.client.clone()).get(NODE).await.expect("node");
+    let port = node.status.and_then(|s| s.daemon_endpoints).and_then(|d| d.kubelet_endpoint).map(|e| e.port);
+    assert!(port.is_some_and(|p| p > 0 && p != 10250), "a free port: {port:?}");
+    let curl = |path: String| async move {
+        let out = tokio::process::Command::new("curl").args(["-sSk", &path]).output().await.expect("curl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let base = format!("https://127.0.0.1:{}", port.unwrap_or_default());
+    assert_eq!(curl(format!("{base}/healthz")).await, "ok");
+    let metrics = curl(format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("kubelet_running_pods 2") && metrics.contains("# TYPE kubelet_running_containers gauge"),
+        "{metrics}"
+    );
+
+    let (ok, out, err) = kubectl(&live, &["logs", "talker", "-c", "app"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "hello\nfrom the fake\n");
+    let (ok, out, _) = kubectl(&live, &["logs", "talker", "-c", "side", "--tail=1"]).await;
+    assert!(ok);
+    assert_eq!(out, "from the fake\n");
+    let (ok, out, _) = kubectl(&live, &["logs", "talker", "-c", "app", "--timestamps"]).await;
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines.iter().all(|l| l.len() > 30 && l.as_bytes()[4] == b'-' && l.contains("T")), "{out}");
+    assert!(lines[1].ends_with(" from the fake"), "{out}");
+    let (ok, _, err) = kubectl(&live, &["logs", "talker", "-c", "nope"]).await;
+    assert!(!ok && err.contains("container nope is not valid for pod talker"), "{err}");
+    let (ok, _, err) = kubectl(&live, &["logs", "talker", "-c", "app", "--previous"]).await;
+    assert!(!ok && err.contains("previous"), "no earlier instance: {err}");
+
+    // Following ends when the container exits.
+    let started = std::time::Instant::now();
+    let (ok, out, err) = kubectl(&live, &["logs", "-f", "short"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "bye\n");
+    assert!(started.elapsed() < Duration::from_secs(30));
     kubelet.stop().await;
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
+use kapiserver::kubelet::KubeletClientConfig;
 use kapiserver::{ApiServer, Config};
 use kstore::backend::{DynBackend, EmbeddedBackend, RemoteBackend};
 use kstore::{Store, StoreConfig};
@@ -56,6 +57,15 @@ struct Args {
     /// Service NodePort range.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// CA that kubelets' serving certificates are verified with (unverified when unset).
+    #[arg(long)]
+    kubelet_certificate_authority: Option<PathBuf>,
+    /// Client certificate presented to kubelets.
+    #[arg(long, requires = "kubelet_client_key")]
+    kubelet_client_certificate: Option<PathBuf>,
+    /// Key of `--kubelet-client-certificate`.
+    #[arg(long, requires = "kubelet_client_certificate")]
+    kubelet_client_key: Option<PathBuf>,
 }
 
 async fn backend(args: &Args) -> Result<DynBackend, Box<dyn std::error::Error>> {
@@ -90,6 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         service_cluster_ip_range: args.service_cluster_ip_range.clone(),
         service_node_port_range: args.service_node_port_range.clone(),
         advertise_address: args.advertise_address,
+        kubelet: KubeletClientConfig {
+            certificate_authority: args.kubelet_certificate_authority.clone(),
+            client_certificate: args.kubelet_client_certificate.clone(),
+            client_key: args.kubelet_client_key.clone(),
+        },
         ..Config::default()
     };
     let server = ApiServer::start(config, backend, cancel.clone()).await?;

@@ -79,6 +79,19 @@ struct Args {
     /// How often the static pod directory is rescanned.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     file_check_frequency: Duration,
+    /// Address of the kubelet API (HTTPS; `kubectl logs` through the API server). It does
+    /// not authenticate callers, as upstream's flag defaults: keep it off untrusted networks.
+    #[arg(long, default_value = "0.0.0.0")]
+    address: IpAddr,
+    /// Port of the kubelet API (0 = a free port, reported in the Node's status).
+    #[arg(long, default_value_t = 10250)]
+    port: u16,
+    /// Serving certificate of the kubelet API (self-signed under `<root-dir>/pki` when unset).
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// Key of `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -131,6 +144,10 @@ async fn main() -> Result<(), BoxError> {
     config.sync_frequency = args.sync_frequency;
     config.static_pod_path = args.pod_manifest_path.clone();
     config.file_check_frequency = args.file_check_frequency;
+    config.address = args.address;
+    config.port = args.port;
+    config.tls_cert_file = args.tls_cert_file.clone();
+    config.tls_private_key_file = args.tls_private_key_file.clone();
     let kubelet = Kubelet::builder(config).runtime(runtime, images).client(client).build()?;
 
     let cancel = CancellationToken::new();

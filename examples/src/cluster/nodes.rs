@@ -2,6 +2,7 @@
 //! containerd when asked for (or, with `auto`, when its socket exists), the others on the
 //! in-memory fake runtime (like KWOK: many nodes on one machine).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +86,11 @@ pub(super) async fn kubelets(
         let mut kc = KubeletConfig::new(name.clone(), capacity);
         kc.root_dir = dir.join("root");
         kc.pod_log_dir = dir.join("logs");
+        // Every kubelet of this machine serves its API on loopback, each on a free port
+        // (reported in its Node's status, where the API server finds it).
+        kc.node_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        kc.address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        kc.port = 0;
         kc.labels.insert("kubernetes.io/hostname".into(), name.clone());
         let (runtime, images, what): (Arc<dyn kcri::RuntimeService>, Arc<dyn kcri::ImageService>, String) = if real {
             let endpoint = format!("unix://{}", config.containerd_socket.display());

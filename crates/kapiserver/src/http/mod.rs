@@ -3,6 +3,7 @@
 
 mod body;
 mod discovery;
+mod logs;
 mod openapi;
 mod resource;
 mod respond;

@@ -355,16 +355,7 @@ async fn subresource(
             let obj = body::decode(call.content_type, &call.body)?;
             Ok(respond::json(StatusCode::OK, &api.finalize_namespace(res, name, obj).await?))
         }
-        ("log", Method::GET) => {
-            let pod = api.get(res, ns, name).await?;
-            let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-            if node.is_empty() {
-                return Err(StatusError::bad_request(format!("pod {name} does not have a host assigned")));
-            }
-            Err(StatusError::service_unavailable(format!(
-                "logs of pod {name} on node {node} are not reachable: no kubelet connection is configured"
-            )))
-        }
+        ("log", Method::GET) => super::logs::pod_log(api, res, ns.unwrap_or("default"), name, call.query).await,
         (_, m) => Err(StatusError::new(
             kapi::Reason::MethodNotAllowed,
             format!("the server does not allow this method on the requested resource ({m})"),

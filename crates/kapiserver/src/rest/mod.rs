@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alloc::ServiceAllocator;
 use crate::cache::WatchCache;
+use crate::kubelet::KubeletClient;
 use crate::resources::{Registry, ResourceInfo};
 use crate::storage::Storage;
 
@@ -49,6 +50,7 @@ struct Inner {
     cache_capacity: usize,
     services: ServiceAllocator,
     cancel: CancellationToken,
+    kubelet: Option<KubeletClient>,
 }
 
 impl Api {
@@ -68,8 +70,23 @@ impl Api {
                 cache_capacity,
                 services,
                 cancel,
+                kubelet: None,
             }),
         }
+    }
+
+    /// Serves `pods/log` through `client` (without one, logs answer 503).
+    #[must_use]
+    pub fn with_kubelet_client(mut self, client: KubeletClient) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.kubelet = Some(client);
+        }
+        self
+    }
+
+    /// The kubelet client, when configured.
+    pub(crate) fn kubelet(&self) -> Option<&KubeletClient> {
+        self.inner.kubelet.as_ref()
     }
 
     /// The storage.

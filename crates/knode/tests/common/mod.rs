@@ -68,3 +68,25 @@ pub fn init_tracing() {
             .try_init();
     }
 }
+
+/// The real kubectl this machine has (1.33).
+pub const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+
+/// Runs the real kubectl against `live`; returns (success, stdout, stderr).
+pub async fn kubectl(live: &Live, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&live.kubeconfig)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("kubectl finishes in time")
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
