@@ -2,8 +2,10 @@
 //! config and socket, with busybox and pause images built offline from `/bin/busybox` and
 //! imported with `ctr`. Needs root, `containerd`, `ctr`, `runc` and `busybox-static`.
 //!
-//! Sandboxes are meant to use the host network namespace: the CNI configuration directory
-//! is empty. `restrict_oom_score_adj` keeps runc working where lowering `oom_score_adj` is
+//! [`Containerd::start`] leaves the CNI configuration empty: sandboxes use the host network
+//! namespace. [`Containerd::start_isolated`] runs containerd in a network namespace of its
+//! own (the test's "node") with a bridge CNI network, so pods get their own namespaces and
+//! addresses while nothing changes in the host's namespace. `restrict_oom_score_adj` keeps runc working where lowering `oom_score_adj` is
 //! not allowed (CI machines that are containers themselves).
 
 use std::path::{Path, PathBuf};
@@ -11,6 +13,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+
+static NEXT_NETNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The busybox image (runs `/bin/sh`).
 pub const BUSYBOX: &str = "kcri.test/busybox:1";
@@ -26,6 +30,18 @@ pub struct Containerd {
     child: Child,
     dir: tempfile::TempDir,
     socket: PathBuf,
+    netns: Option<String>,
+}
+
+/// The pod network of [`Containerd::start_isolated`].
+pub const POD_SUBNET: &str = "10.244.0.0/24";
+
+fn run(cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd} (is iproute2 installed?): {e}"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 impl Containerd {
@@ -35,6 +51,31 @@ impl Containerd {
     /// # Panics
     /// When containerd cannot start or does not open its socket within 30 s.
     pub async fn start() -> Self {
+        Self::launch(None).await
+    }
+
+    /// Starts containerd in a new network namespace (named after its directory, see
+    /// [`netns`](Self::netns)) with a bridge CNI network on [`POD_SUBNET`]: the namespace
+    /// plays the node, reaching its pods through the bridge. Removed again on [`stop`](Self::stop)
+    /// or drop.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start); also when the namespace cannot be created (needs root and
+    /// `ip`).
+    pub async fn start_isolated() -> Self {
+        let name =
+            format!("kcri-{}-{}", std::process::id(), NEXT_NETNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        run("ip", &["netns", "add", &name]);
+        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        Self::launch(Some(name)).await
+    }
+
+    /// The network namespace containerd runs in ([`start_isolated`](Self::start_isolated)).
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    async fn launch(netns: Option<String>) -> Self {
         // Unix socket paths are limited to 108 bytes: keep the directory short.
         let mut dir = tempfile::Builder::new().prefix("kcri-cd").tempdir_in("/tmp").expect("tempdir");
         // KCRI_KEEP=1 leaves root, state and logs behind for debugging.
@@ -42,6 +83,16 @@ impl Containerd {
         let d = dir.path();
         let socket = d.join("c.sock");
         std::fs::create_dir_all(d.join("cni")).expect("cni dir");
+        if netns.is_some() {
+            // The IPAM state stays in this directory, not in the host's /var/lib/cni.
+            let conflist = format!(
+                r#"{{"cniVersion": "0.4.0", "name": "kcri-test", "plugins": [{{"type": "bridge", "bridge": "kcri0",
+"isGateway": true, "ipMasq": false, "hairpinMode": true, "ipam": {{"type": "host-local",
+"ranges": [[{{"subnet": "{POD_SUBNET}"}}]], "routes": [{{"dst": "0.0.0.0/0"}}], "dataDir": "{ipam}"}}}}]}}"#,
+                ipam = d.join("ipam").display(),
+            );
+            std::fs::write(d.join("cni").join("10-kcri-test.conflist"), conflist).expect("write CNI config");
+        }
         let config = format!(
             r#"version = 2
 root = "{root}"
@@ -64,7 +115,17 @@ state = "{state}"
         );
         std::fs::write(d.join("config.toml"), config).expect("write config");
         let log = std::fs::File::create(d.join("containerd.log")).expect("log file");
-        let child = Command::new("containerd")
+        let mut command = match &netns {
+            // `nsenter` switches only the network namespace; `ip netns exec` would also
+            // remount /sys, hiding the cgroup mounts runc needs.
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/var/run/netns/{ns}")).arg("containerd");
+                c
+            }
+            None => Command::new("containerd"),
+        };
+        let child = command
             .arg("--config")
             .arg(d.join("config.toml"))
             .stdout(Stdio::from(log.try_clone().expect("log fd")))
@@ -72,7 +133,7 @@ state = "{state}"
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start containerd (is the containerd package installed?): {e}"));
-        let mut cd = Containerd { child, dir, socket };
+        let mut cd = Containerd { child, dir, socket, netns };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !cd.socket.exists() {
             if let Ok(Some(status)) = cd.child.try_wait() {
@@ -135,5 +196,17 @@ state = "{state}"
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        if let Some(ns) = self.netns.take() {
+            let _ = std::process::Command::new("ip").args(["netns", "delete", &ns]).output();
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if let Some(ns) = self.netns.take() {
+            let _ = self.child.start_kill();
+            let _ = std::process::Command::new("ip").args(["netns", "delete", &ns]).output();
+        }
     }
 }
