@@ -291,7 +291,9 @@ async fn container_logs(
     let Some(pod) = state.pods.get(&key) else {
         return text(StatusCode::NOT_FOUND, format!("pod \"{namespace}/{name}\" not found\n"));
     };
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    // A mirror pod's containers are the static pod's, whose uid the mirror carries.
+    let mirrored = pod.metadata.annotations.as_ref().and_then(|a| a.get(crate::static_pods::CONFIG_MIRROR_ANNOTATION));
+    let uid = mirrored.cloned().or_else(|| pod.metadata.uid.clone()).unwrap_or_default();
     let known = pod.spec.as_ref().is_some_and(|s| {
         s.containers.iter().any(|c| c.name == container)
             || s.init_containers.iter().flatten().any(|c| c.name == container)

@@ -193,6 +193,10 @@ async fn pods_with_their_own_network_on_containerd() {
     config.port = 0;
     config.restart_backoff =
         BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(600));
+    let manifests = cd.path().join("manifests");
+    std::fs::create_dir_all(&manifests).expect("manifest dir");
+    config.static_pod_path = Some(manifests.clone());
+    config.file_check_frequency = Duration::from_secs(1);
     let kubelet = Kubelet::builder(config)
         .runtime(runtime.clone(), runtime.clone())
         .client(live.client.clone())
@@ -245,6 +249,20 @@ async fn pods_with_their_own_network_on_containerd() {
     let mut sick = sh("app", "echo started; exec sleep 3600");
     sick.liveness_probe = Some(exec_probe(&["false"]));
     pods.create(&pod_of("sick", vec![sick], vec![]), &PostParams::default()).await.expect("create sick");
+    // Ready while its probe's file exists, then not.
+    let mut flip = sh("app", "touch /tmp/ready; sleep 4; rm /tmp/ready; exec sleep 3600");
+    flip.readiness_probe = Some(exec_probe(&["cat", "/tmp/ready"]));
+    pods.create(&pod_of("flip", vec![flip], vec![]), &PostParams::default()).await.expect("create flip");
+    // A static pod from a manifest file, shown as a mirror pod.
+    std::fs::write(
+        manifests.join("static.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-app\n  namespace: default\nspec:\n  \
+             terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: {BUSYBOX}\n    \
+             command: [sh, -c, 'echo static; exec sleep 3600']\n"
+        ),
+    )
+    .expect("write manifest");
 
     let web = eventually(90, "web Ready", || async {
         let p = pods.get_opt("web").await.ok()??;
@@ -296,7 +314,31 @@ async fn pods_with_their_own_network_on_containerd() {
     })
     .await;
 
-    for name in ["web", "crash", "sick"] {
+    let ready = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let p = pods.get_opt(name).await.ok()??;
+            let c = p.status?.conditions?.into_iter().find(|c| c.type_ == "Ready")?;
+            Some(c.status)
+        }
+    };
+    eventually(60, "flip Ready", || async { (ready("flip").await.as_deref() == Some("True")).then_some(()) }).await;
+    eventually(60, "flip not Ready", || async { (ready("flip").await.as_deref() == Some("False")).then_some(()) })
+        .await;
+
+    let mirror = format!("static-app-{NODE}");
+    eventually(60, "mirror pod Running", || async {
+        let p = pods.get_opt(&mirror).await.ok()??;
+        (p.status?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    let (ok, out, err) = kubectl(&live, &["logs", &mirror]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "static\n");
+    std::fs::remove_file(manifests.join("static.yaml")).expect("remove manifest");
+    eventually(60, "mirror pod gone", || async { pods.get_opt(&mirror).await.ok()?.is_none().then_some(()) }).await;
+
+    for name in ["web", "crash", "sick", "flip"] {
         pods.delete(name, &DeleteParams::default()).await.expect("delete");
     }
     eventually(60, "pods gone", || async { pods.list(&Default::default()).await.ok()?.items.is_empty().then_some(()) })
