@@ -1,12 +1,18 @@
-//! Pod startup latency on fake nodes: `kcluster` in process (store, API server, scheduler,
-//! controllers, N kubelets on the fake runtime), P pods created through the API, and for
-//! each the time from its create request to the informer seeing it Running.
+//! Pod startup latency: `kcluster` in process (store, API server, scheduler, controllers,
+//! N kubelets), P pods created through the API, and for each the time from its create
+//! request to the informer seeing it Running.
 //!
 //! ```text
 //! cargo run --release -p kcluster --example pod-startup -- --nodes 50 --pods 1000
+//! cargo run --release -p kcluster --example pod-startup -- --containerd --pods 20
 //! ```
 //!
-//! Prints one line: `nodes=… pods=… p50_ms=… p99_ms=… max_ms=… total_s=…`.
+//! With `--containerd` there is one node on a real containerd, started by the example in
+//! a network namespace of its own with a bridge CNI network and offline-built busybox and
+//! pause images (`kcri::testing`; needs root, containerd, runc, busybox-static and the CNI
+//! plugins). Otherwise the nodes run the fake runtime.
+//!
+//! Prints one line: `runtime=… nodes=… pods=… p50_ms=… p99_ms=… max_ms=… total_s=…`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,10 +32,11 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn pod(i: usize) -> Result<Pod, serde_json::Error> {
+fn pod(i: usize, image: &str) -> Result<Pod, serde_json::Error> {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("startup-{i}"), "namespace": "default", "labels": {"bench": "startup"}},
-        "spec": {"containers": [{"name": "c", "image": "busybox",
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": image,
+            "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"],
             "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}}}]}
     }))
 }
@@ -44,14 +51,33 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
-    let (nodes, pods) = (arg(&args, "--nodes", 50), arg(&args, "--pods", 1000));
+    let real = args.iter().any(|a| a == "--containerd");
+    let (nodes, pods) =
+        if real { (1, arg(&args, "--pods", 20)) } else { (arg(&args, "--nodes", 50), arg(&args, "--pods", 1000)) };
+    let containerd = if real {
+        let cd = kcri::testing::Containerd::start_isolated().await;
+        cd.import_images().await;
+        Some(cd)
+    } else {
+        None
+    };
     let dir = std::env::temp_dir().join(format!("kcluster-pod-startup-{}", std::process::id()));
+    let node_config = match &containerd {
+        Some(cd) => NodesConfig {
+            count: 1,
+            runtime: RuntimeChoice::Containerd,
+            containerd_socket: cd.socket().to_path_buf(),
+            ..NodesConfig::default()
+        },
+        None => NodesConfig { count: nodes, runtime: RuntimeChoice::Fake, ..NodesConfig::default() },
+    };
+    let image = if real { kcri::testing::BUSYBOX } else { "busybox" };
     let config = ClusterConfig {
         data_dir: dir.clone(),
         port: 0,
         metrics_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         dns_address: None,
-        nodes: NodesConfig { count: nodes, runtime: RuntimeChoice::Fake, ..NodesConfig::default() },
+        nodes: node_config,
         ..ClusterConfig::default()
     };
     let cancel = CancellationToken::new();
@@ -87,7 +113,7 @@ async fn main() -> Result<(), BoxError> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..pods {
         let (api, created, permit) = (api.clone(), Arc::clone(&created), Arc::clone(&sem).acquire_owned().await?);
-        let p = pod(i)?;
+        let p = pod(i, image)?;
         tasks.spawn(async move {
             let name = p.metadata.name.clone().unwrap_or_default();
             let at = Instant::now();
@@ -118,14 +144,28 @@ async fn main() -> Result<(), BoxError> {
         .collect();
     lat.sort_by(f64::total_cmp);
     println!(
-        "nodes={nodes} pods={pods} p50_ms={:.0} p99_ms={:.0} max_ms={:.0} total_s={:.1}",
+        "runtime={} nodes={nodes} pods={pods} p50_ms={:.0} p99_ms={:.0} max_ms={:.0} total_s={:.1}",
+        if real { "containerd" } else { "fake" },
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0.0),
         total.as_secs_f64()
     );
+    if containerd.is_some() {
+        // Stop the containers before containerd goes away.
+        for i in 0..pods {
+            api.delete(&format!("startup-{i}"), &Default::default()).await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !api.list(&Default::default()).await?.items.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     cancel.cancel();
     cluster.wait().await;
+    if let Some(cd) = containerd {
+        cd.stop().await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
