@@ -37,6 +37,9 @@ struct Args {
     /// CRI endpoint (`unix:///run/containerd/containerd.sock`); `fake` for the in-memory runtime.
     #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
     container_runtime_endpoint: String,
+    /// Run pods on the in-memory fake runtime (kcri::fake): a fake node, like KWOK's.
+    #[arg(long)]
+    fake_runtime: bool,
     /// Root of the kubelet's files (pod volumes under `<root>/pods`).
     #[arg(long, default_value = "/var/lib/kubelet")]
     root_dir: PathBuf,
@@ -123,7 +126,7 @@ async fn main() -> Result<(), BoxError> {
     let endpoint = args.container_runtime_endpoint.as_str();
     let socket = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
     let (runtime, images): (Arc<dyn kcri::RuntimeService>, Arc<dyn kcri::ImageService>) =
-        if endpoint == "fake" || !std::path::Path::new(socket).exists() {
+        if args.fake_runtime || endpoint == "fake" || !std::path::Path::new(socket).exists() {
             tracing::warn!(endpoint, "using the in-memory fake runtime: no containers will really run");
             let fake = kcri::fake::FakeRuntime::new();
             (Arc::new(fake.clone()), Arc::new(fake))
