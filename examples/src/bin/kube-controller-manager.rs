@@ -22,6 +22,11 @@ use kcontroller::manager::{self, ManagerConfig};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+// mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
+// kstore-server's CPU samples under etcd-bench's put load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the built-in Kubernetes controllers.
 #[derive(Debug, Parser)]
 #[command(version, about)]
