@@ -22,7 +22,7 @@ use kapi::k8s::api::core::v1::Pod;
 use kcri::RuntimeService;
 use kcri::types::{ContainerFilter, ContainerState, PodSandboxFilter, PodSandboxState};
 use kwatch::store::Store;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -309,23 +309,29 @@ async fn container_logs(
         Ok(p) => p,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
-    let raw = match tokio::fs::read(&path).await {
-        Ok(b) => b,
+    let read = async {
+        let mut file = tokio::fs::File::open(&path).await?;
+        let mut raw = Vec::new();
+        file.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>((file, raw))
+    };
+    let (file, raw) = match read.await {
+        Ok(r) => r,
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}\n", path.display())),
     };
+    if !q.follow || q.options.previous {
+        return text(StatusCode::OK, logs::parse_cri_log(&String::from_utf8_lossy(&raw), &q.options));
+    }
     // Only whole lines now; a line still being written is sent once complete.
     let complete = raw.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let head = logs::parse_cri_log(&String::from_utf8_lossy(&raw[..complete]), &q.options);
-    if !q.follow || q.options.previous {
-        let rest = logs::parse_cri_log(&String::from_utf8_lossy(&raw[complete..]), &q.options);
-        return text(StatusCode::OK, head + &rest);
-    }
     let follow = Follow {
         pods: state.pods.clone(),
         key,
         container: container.to_owned(),
         path,
-        offset: complete as u64,
+        file,
+        partial: raw[complete..].to_vec(),
         options: LogOptions { tail_lines: None, ..q.options },
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
@@ -345,7 +351,10 @@ struct Follow {
     key: ObjectKey,
     container: String,
     path: PathBuf,
-    offset: u64,
+    /// The log, open at the end of what was read so far.
+    file: tokio::fs::File,
+    /// Bytes read after the last whole line.
+    partial: Vec<u8>,
     options: LogOptions,
 }
 
@@ -392,13 +401,11 @@ impl Follow {
 
     /// Whole lines appended since the last read, formatted.
     async fn read_new(&mut self) -> std::io::Result<Option<Bytes>> {
-        let mut file = tokio::fs::File::open(&self.path).await?;
-        file.seek(std::io::SeekFrom::Start(self.offset)).await?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf).await?;
-        let Some(end) = buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1) else { return Ok(None) };
-        self.offset += end as u64;
-        let out = logs::parse_cri_log(&String::from_utf8_lossy(&buf[..end]), &self.options);
+        // The file stays open: each read continues where the last one ended.
+        self.file.read_to_end(&mut self.partial).await?;
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n').map(|i| i + 1) else { return Ok(None) };
+        let out = logs::parse_cri_log(&String::from_utf8_lossy(&self.partial[..end]), &self.options);
+        self.partial.drain(..end);
         Ok((!out.is_empty()).then(|| Bytes::from(out)))
     }
 }

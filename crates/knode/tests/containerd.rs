@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,27 +30,33 @@ use knode::logs::{LogOptions, pod_log_dir, read_container_log};
 use knode::pods::backoff::BackoffConfig;
 use knode::{Kubelet, KubeletConfig, NodeResources};
 use kwatch::http::{Api, DeleteParams, PostParams};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const NODE: &str = "containerd-node";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busybox_pod_through_containerd() {
-    init_tracing();
-    let cd = Containerd::start().await;
-    cd.import_images().await;
-    let live = Live::start().await;
-    let client = Client::connect(format!("unix://{}", cd.socket().display())).await.expect("connect to containerd");
-    let runtime = Arc::new(client);
+async fn connect(cd: &Containerd) -> Arc<Client> {
+    Arc::new(Client::connect(format!("unix://{}", cd.socket().display())).await.expect("connect to containerd"))
+}
 
+/// A kubelet on the host's resources with its files under containerd's directory, its API
+/// on a free loopback port, and its pod cgroups under `cgroup_root`.
+fn kubelet_config(cd: &Containerd, cgroup_root: &str) -> KubeletConfig {
     let mut config = KubeletConfig::new(NODE, NodeResources::from_host(110).expect("host resources"));
     config.root_dir = cd.path().join("kubelet");
     config.pod_log_dir = cd.path().join("pods-logs");
-    config.cgroup_root = "/knode-test".into();
-    config.node_ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
-    config.address = std::net::IpAddr::from([127, 0, 0, 1]);
+    config.cgroup_root = cgroup_root.into();
+    config.node_ip = Some(IpAddr::from([127, 0, 0, 1]));
+    config.address = IpAddr::from([127, 0, 0, 1]);
     config.port = 0;
-    let log_root = config.pod_log_dir.clone();
+    config
+}
+
+fn start(
+    config: KubeletConfig,
+    runtime: &Arc<Client>,
+    live: &Live,
+) -> (CancellationToken, JoinHandle<Result<(), knode::Error>>) {
     let kubelet = Kubelet::builder(config)
         .runtime(runtime.clone(), runtime.clone())
         .client(live.client.clone())
@@ -57,6 +64,19 @@ async fn busybox_pod_through_containerd() {
         .expect("kubelet");
     let cancel = CancellationToken::new();
     let task = tokio::spawn(kubelet.run(cancel.clone()));
+    (cancel, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busybox_pod_through_containerd() {
+    init_tracing();
+    let cd = Containerd::start().await;
+    cd.import_images().await;
+    let live = Live::start().await;
+    let runtime = connect(&cd).await;
+    let config = kubelet_config(&cd, "/knode-test");
+    let log_root = config.pod_log_dir.clone();
+    let (cancel, task) = start(config, &runtime, &live);
 
     let mut pod = Pod::default();
     pod.metadata.name = Some("hello".into());
@@ -183,27 +203,15 @@ async fn pods_with_their_own_network_on_containerd() {
     cd.import_images().await;
     let netns = cd.netns().expect("isolated").to_owned();
     let live = Live::start().await;
-    let runtime = Arc::new(Client::connect(format!("unix://{}", cd.socket().display())).await.expect("connect"));
-    let mut config = KubeletConfig::new(NODE, NodeResources::from_host(110).expect("host resources"));
-    config.root_dir = cd.path().join("kubelet");
-    config.pod_log_dir = cd.path().join("pods-logs");
-    config.cgroup_root = "/knode-net-test".into();
-    config.node_ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
-    config.address = std::net::IpAddr::from([127, 0, 0, 1]);
-    config.port = 0;
+    let runtime = connect(&cd).await;
+    let mut config = kubelet_config(&cd, "/knode-net-test");
     config.restart_backoff =
         BackoffConfig::new(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(600));
     let manifests = cd.path().join("manifests");
     std::fs::create_dir_all(&manifests).expect("manifest dir");
     config.static_pod_path = Some(manifests.clone());
     config.file_check_frequency = Duration::from_secs(1);
-    let kubelet = Kubelet::builder(config)
-        .runtime(runtime.clone(), runtime.clone())
-        .client(live.client.clone())
-        .build()
-        .expect("kubelet");
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(kubelet.run(cancel.clone()));
+    let (cancel, task) = start(config, &runtime, &live);
 
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some("cfg".into());

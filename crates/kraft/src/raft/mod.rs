@@ -344,29 +344,19 @@ impl Raft {
     /// Proposes application data. On the leader it is appended; on a follower it is
     /// forwarded to the leader.
     pub fn propose(&mut self, data: Bytes) -> Result<Proposed, RaftError> {
-        self.check_fatal()?;
-        match self.role {
-            Role::Leader => {
-                let index = self.append_local(vec![Payload::Normal(data)])?;
-                Ok(Proposed::Appended { index, term: self.term })
-            }
-            _ => match self.leader {
-                Some(to) if to != self.cfg.id => {
-                    self.send(to, MessageBody::Propose { entries: vec![Payload::Normal(data)] });
-                    Ok(Proposed::Forwarded { to })
-                }
-                _ => Err(RaftError::NotLeader { leader: None }),
-            },
-        }
+        self.propose_entries(vec![Payload::Normal(data)])
     }
 
     /// Proposes tagged application data (see [`Payload::Tagged`]) as consecutive entries.
     /// On the leader they are appended (the answer carries the last one's index); on a
     /// follower they are forwarded to the leader in one message.
     pub fn propose_tagged(&mut self, origin: NodeId, proposals: Vec<(u64, Bytes)>) -> Result<Proposed, RaftError> {
+        self.propose_entries(proposals.into_iter().map(|(req, data)| Payload::Tagged { origin, req, data }).collect())
+    }
+
+    /// Appends data payloads as leader, or forwards them to the known leader.
+    fn propose_entries(&mut self, entries: Vec<Payload>) -> Result<Proposed, RaftError> {
         self.check_fatal()?;
-        let entries: Vec<Payload> =
-            proposals.into_iter().map(|(req, data)| Payload::Tagged { origin, req, data }).collect();
         match self.role {
             Role::Leader => {
                 let index = self.append_local(entries)?;
