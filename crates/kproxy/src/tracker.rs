@@ -9,6 +9,9 @@
 //!   longer used are flushed at once and deleted by a later sync at least one second later
 //!   (kernels before 6.2 may still reference a chain right after it was unlinked).
 //!
+//! * IPVS: every sync renders the whole virtual server table, ipsets and iptables rules; the
+//!   agent diffs the table against the kernel's.
+//!
 //! The proxier assumes every document it hands out is applied. If applying fails, call
 //! [`Proxier::force_full_sync`]; the next sync is then a full one, as upstream does.
 
@@ -21,6 +24,7 @@ use kapi::k8s::api::discovery::v1::EndpointSlice;
 
 use crate::convert::{self, ConvertError, SliceEndpoints};
 use crate::iptables::{self, IptablesRenderer, RuleCounts};
+use crate::ipvs::{self, IpvsDocuments, Scheduler};
 use crate::model::{ModelError, NamespacedName, Protocol, ProxyConfig, ServicePortInfo, ServicePortName};
 use crate::nftables::{self, NftElement};
 use crate::prep::{PrepError, PreparedServicePort};
@@ -58,6 +62,12 @@ pub enum Mode {
     Iptables,
     /// `nft -f` transactions.
     Nftables,
+    /// IPVS: every sync renders the whole [`IpvsDocuments`] (the agent diffs them against the
+    /// kernel, so only changes are written).
+    Ipvs {
+        /// Scheduler of every virtual server.
+        scheduler: Scheduler,
+    },
 }
 
 /// Addresses a UDP service port is reachable on, for conntrack cleanup.
@@ -107,6 +117,8 @@ pub struct SyncResult<'a> {
     pub changed_services: usize,
     /// Conntrack cleanup to perform after the document applied.
     pub conntrack: ConntrackCleanup,
+    /// IPVS mode: every document of the sync (`document` is their iptables part).
+    pub ipvs: Option<&'a IpvsDocuments>,
 }
 
 type PortKey = (NamespacedName, String, Protocol);
@@ -135,6 +147,7 @@ pub struct Proxier {
     nft_pending_chains: Vec<(String, Duration)>,
     nft_pending_sets: Vec<(String, Duration)>,
     out: String,
+    ipvs_out: Option<IpvsDocuments>,
 }
 
 impl Proxier {
@@ -157,6 +170,7 @@ impl Proxier {
             nft_pending_chains: Vec::new(),
             nft_pending_sets: Vec::new(),
             out: String::new(),
+            ipvs_out: None,
         })
     }
 
@@ -368,9 +382,18 @@ impl Proxier {
                 self.sync_nftables(full, &changed_keys, now);
                 None
             }
+            Mode::Ipvs { scheduler } => {
+                let services: Vec<&PreparedServicePort> = self.prepared.values().collect();
+                let docs = ipvs::render(&self.cfg, &services, scheduler);
+                self.out.clear();
+                self.out.push_str(&docs.iptables);
+                self.ipvs_out = Some(docs);
+                None
+            }
         };
         self.need_full_sync = false;
         Ok(SyncResult {
+            ipvs: self.ipvs_out.as_ref().filter(|_| matches!(self.mode, Mode::Ipvs { .. })),
             document: &self.out,
             full,
             counts,

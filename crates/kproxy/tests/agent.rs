@@ -300,3 +300,97 @@ async fn syncs_are_rate_limited_and_failures_force_a_full_sync() {
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// Starts both informers over in-memory lister-watchers.
+fn memory_informers(
+    cancel: &CancellationToken,
+) -> (
+    MemoryListerWatcher<Service>,
+    MemoryListerWatcher<EndpointSlice>,
+    SharedInformer<Service>,
+    SharedInformer<EndpointSlice>,
+) {
+    let services = MemoryListerWatcher::<Service>::new();
+    let slices = MemoryListerWatcher::<EndpointSlice>::new();
+    let svc_inf = SharedInformer::builder(services.clone()).config(ReflectorConfig::new("services")).build().unwrap();
+    let eps_inf = SharedInformer::builder(slices.clone()).config(ReflectorConfig::new("slices")).build().unwrap();
+    let (a, b, c1, c2) = (svc_inf.clone(), eps_inf.clone(), cancel.clone(), cancel.clone());
+    tokio::spawn(async move { a.run(c1).await.unwrap() });
+    tokio::spawn(async move { b.run(c2).await.unwrap() });
+    (services, slices, svc_inf, eps_inf)
+}
+
+#[tokio::test]
+async fn ipvs_agent_diffs_the_virtual_server_table() {
+    let cancel = CancellationToken::new();
+    let (services, slices, svc_inf, eps_inf) = memory_informers(&cancel);
+    // A fake kernel: `ipvsadm -S -n` answers what the last `ipvsadm -R` built (the runner
+    // interprets nothing else; every command succeeds).
+    let table = Arc::new(std::sync::Mutex::new(kproxy::ipvs::table::IpvsTable::default()));
+    let runner = RecordingRunner::new().respond_with({
+        let table = Arc::clone(&table);
+        move |c: &RecordedCommand| {
+            let mut t = table.lock().unwrap();
+            let stdout = match (c.program.as_str(), c.args.first().map(String::as_str)) {
+                ("ipvsadm", Some("-S")) => t.to_restore(),
+                ("ipvsadm", Some("-R")) => {
+                    // Only whole-service additions and real-server changes occur below.
+                    let text = c.stdin.clone().unwrap_or_default();
+                    let mut next = t.clone();
+                    for line in text.lines() {
+                        if line.starts_with("-A ") || line.starts_with("-a ") {
+                            let mut both = next.to_restore();
+                            both.push_str(line);
+                            both.push('\n');
+                            next = kproxy::ipvs::table::IpvsTable::parse(&both).unwrap();
+                        } else if let Some(rest) = line.strip_prefix("-d ") {
+                            let w: Vec<&str> = rest.split_whitespace().collect();
+                            for e in next.services.values_mut() {
+                                e.real_servers.remove(&w[3].parse().unwrap());
+                            }
+                        }
+                    }
+                    *t = next;
+                    String::new()
+                }
+                _ => String::new(),
+            };
+            CommandOutput { status: Some(0), stdout, ..CommandOutput::default() }
+        }
+    });
+    let mut cfg = AgentConfig::new(proxy_config(), ProxyMode::Ipvs);
+    cfg.min_sync_period = Duration::from_millis(100);
+    let agent = Agent::new(cfg, Arc::new(runner.clone()), ProxyMetrics::register(&mut Registry::default())).unwrap();
+    let task = tokio::spawn({
+        let (s, e, c) = (svc_inf.clone(), eps_inf.clone(), cancel.clone());
+        async move { agent.run_with(&s, &e, c).await }
+    });
+
+    let mut svc = service("web", true);
+    let spec = svc.spec.as_mut().unwrap();
+    spec.cluster_ip = Some("10.96.0.20".into());
+    spec.ports.as_mut().unwrap()[0].node_port = Some(30080);
+    services.create(svc).unwrap();
+    slices.create(slice("web", &["10.244.1.5", "10.244.1.6"])).unwrap();
+    let restores = |r: &RecordingRunner| -> Vec<String> {
+        r.commands().into_iter().filter(|c| c.line() == "ipvsadm -R").filter_map(|c| c.stdin).collect()
+    };
+    let first =
+        eventually(5, "first IPVS sync", || restores(&runner).into_iter().find(|d| d.contains("10.244.1.6"))).await;
+    assert!(first.contains("-A -t 10.96.0.20:80 -s rr\n"), "{first}");
+    assert!(first.contains("-a -t 10.96.0.20:80 -r 10.244.1.5:8080 -m -w 1\n"), "{first}");
+    assert!(first.contains("-A -t 10.203.0.1:30080 -s rr\n"), "{first}");
+    let commands: Vec<String> = runner.commands().iter().map(|c| c.line()).collect();
+    assert_eq!(commands[0], "ipvsadm -L -n", "the kernel is checked first");
+    assert!(commands.contains(&"ip -batch -".to_string()));
+    assert!(commands.contains(&"ipset restore -exist".to_string()));
+
+    // One endpoint goes: the next restore only removes it, from both virtual servers.
+    slices.update(slice("web", &["10.244.1.5"])).unwrap();
+    let second =
+        eventually(5, "second IPVS sync", || restores(&runner).into_iter().find(|d| d.starts_with("-d "))).await;
+    assert_eq!(second, "-d -t 10.96.0.20:80 -r 10.244.1.6:8080\n-d -t 10.203.0.1:30080 -r 10.244.1.6:8080\n");
+    assert_eq!(table.lock().unwrap().services.values().map(|e| e.real_servers.len()).sum::<usize>(), 2);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -305,6 +305,7 @@ fn packet_test(mode: Mode, t: &Topology) {
     let apply = |doc: &str| match mode {
         Mode::Iptables => apply_iptables(&t.node, doc),
         Mode::Nftables => apply_nft(&t.node, doc),
+        Mode::Ipvs { .. } => unreachable!("IPVS has its own test (ipvs_kernel.rs)"),
     };
     apply(p.sync(Duration::ZERO).unwrap().document);
 

@@ -1,12 +1,13 @@
 //! `kube-proxy`: the kproxy agent against an API server, with kube-proxy's flag names.
-//! Watches Services and EndpointSlices and programs iptables or nftables rules on this node.
+//! Watches Services and EndpointSlices and programs iptables, nftables or IPVS rules on this
+//! node.
 //!
 //! ```text
 //! kube-proxy --kubeconfig admin.conf --proxy-mode nftables --cluster-cidr 10.244.0.0/16
 //! ```
 //!
-//! Needs root (or CAP_NET_ADMIN) and `iptables-restore`/`iptables` or `nft`, plus
-//! `conntrack`. Metrics and `/healthz` are served over plain HTTP on
+//! Needs root (or CAP_NET_ADMIN) and `iptables-restore`/`iptables` or `nft` (IPVS mode:
+//! `ipvsadm`, `ipset`, `ip` and a kernel with `ip_vs`), plus `conntrack`. Metrics and `/healthz` are served over plain HTTP on
 //! `--metrics-bind-address`.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -71,6 +72,9 @@ struct Args {
     /// Masquerade all traffic sent to Service cluster IPs.
     #[arg(long)]
     masquerade_all: bool,
+    /// IPVS mode: the scheduler of every virtual server (rr, lc, dh, sh, sed, nq).
+    #[arg(long, default_value = "rr")]
+    ipvs_scheduler: String,
 }
 
 /// The Node object's InternalIP (else ExternalIP) IPv4 addresses, if it exists.
@@ -112,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut config = AgentConfig::new(proxy, mode);
     config.min_sync_period = args.min_sync_period;
     config.sync_period = args.sync_period;
+    config.ipvs_scheduler = kproxy::ipvs::Scheduler::parse(&args.ipvs_scheduler)?;
 
     let cancel = CancellationToken::new();
     let stop = cancel.clone();

@@ -14,6 +14,12 @@ pub enum ApplyError {
     /// A command failed or could not be started.
     #[error(transparent)]
     Command(#[from] RunnerError),
+    /// The kernel has no IPVS (`ipvsadm` cannot reach it).
+    #[error("IPVS is not available in this kernel (ip_vs): {0}")]
+    IpvsUnavailable(String),
+    /// The kernel's IPVS table could not be read.
+    #[error(transparent)]
+    Ipvs(#[from] crate::ipvs::IpvsError),
 }
 
 /// `iptables-restore` flags: keep chains the document does not name, keep counters, wait for
@@ -31,8 +37,13 @@ fn jump_args<'a>(j: &'a JumpRule, op: &'a str) -> Vec<&'a str> {
 /// idempotent. The target chains must exist (apply a document first). Returns how many rules
 /// were inserted.
 pub fn ensure_jump_rules(runner: &dyn CommandRunner) -> Result<usize, ApplyError> {
+    ensure_jumps(runner, jump_rules())
+}
+
+/// [`ensure_jump_rules`] for any set of jumps (IPVS mode has its own).
+pub fn ensure_jumps(runner: &dyn CommandRunner, rules: &[JumpRule]) -> Result<usize, ApplyError> {
     let mut inserted = 0;
-    for j in jump_rules() {
+    for j in rules {
         let check = runner.run("iptables", &jump_args(j, "-C"), None)?;
         if !check.success() {
             run_checked(runner, "iptables", &jump_args(j, "-I"), None)?;

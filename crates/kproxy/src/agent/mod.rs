@@ -5,6 +5,9 @@
 //!   arriving meanwhile are batched into the next sync. Every
 //!   [`AgentConfig::sync_period`] (default 30 s) a full sync rewrites everything.
 //! * A failed apply forces the next sync to be a full one (after `min_sync_period`).
+//! * IPVS mode ([`ipvs`]) checks at start that the kernel has IPVS and fails otherwise,
+//!   as upstream does. Graceful termination of removed real servers (weight 0 until their
+//!   connections drain) is not done: they are removed at once.
 //! * After a successful sync, conntrack entries of removed UDP endpoints (and of UDP
 //!   services that just got endpoints) are deleted.
 //! * Commands go through a [`CommandRunner`]: [`SystemRunner`] on a node,
@@ -25,6 +28,7 @@
 //! ```
 
 pub mod apply;
+pub mod ipvs;
 pub mod metrics;
 pub mod runner;
 
@@ -46,6 +50,7 @@ use tracing::{debug, info, warn};
 pub use self::apply::ApplyError;
 pub use self::metrics::ProxyMetrics;
 pub use self::runner::{CommandOutput, CommandRunner, RecordedCommand, RecordingRunner, RunnerError, SystemRunner};
+use crate::ipvs::Scheduler;
 use crate::model::{NamespacedName, ProxyConfig};
 use crate::tracker::{ConntrackCleanup, Mode, Proxier, TrackerError};
 
@@ -64,9 +69,9 @@ pub enum AgentError {
     /// The informers could not be built or started.
     #[error(transparent)]
     Informer(#[from] InformerError),
-    /// A mode this agent cannot run yet.
-    #[error("proxy mode {0} is not supported by the agent")]
-    UnsupportedMode(ProxyMode),
+    /// The node cannot run the chosen mode (IPVS without kernel support).
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     /// An informer stopped delivering events before cancellation.
     #[error("the {0} informer stopped")]
     InformerStopped(&'static str),
@@ -80,7 +85,8 @@ pub enum ProxyMode {
     Iptables,
     /// `nft -f` transactions in table `ip kube-proxy`.
     Nftables,
-    /// IPVS (rendered by [`crate::ipvs`]; not applied by the agent yet).
+    /// IPVS virtual servers (`ipvsadm -R` of the differences), with ipsets, iptables rules
+    /// and the service addresses bound on `kube-ipvs0`.
     Ipvs,
 }
 
@@ -107,6 +113,8 @@ pub struct AgentConfig {
     pub sync_period: Duration,
     /// Event buffer of each informer subscription.
     pub event_buffer: usize,
+    /// IPVS mode: the scheduler of every virtual server (upstream `--ipvs-scheduler`, `rr`).
+    pub ipvs_scheduler: Scheduler,
 }
 
 impl AgentConfig {
@@ -118,6 +126,7 @@ impl AgentConfig {
             min_sync_period: Duration::from_secs(1),
             sync_period: Duration::from_secs(30),
             event_buffer: 4096,
+            ipvs_scheduler: Scheduler::RoundRobin,
         }
     }
 }
@@ -184,9 +193,6 @@ impl Agent {
     /// An agent applying rules with `runner` and reporting to `metrics`.
     pub fn new(config: AgentConfig, runner: Arc<dyn CommandRunner>, metrics: ProxyMetrics) -> Result<Self, AgentError> {
         config.proxy.validate().map_err(TrackerError::from)?;
-        if config.mode == ProxyMode::Ipvs {
-            return Err(AgentError::UnsupportedMode(config.mode));
-        }
         Ok(Agent { config, runner, metrics })
     }
 
@@ -225,7 +231,8 @@ impl Agent {
     }
 
     /// Runs on informers the caller starts (or has started), until `cancel` fires. The first
-    /// sync waits until both have synced.
+    /// sync waits until both have synced. In IPVS mode it first checks that the kernel has
+    /// IPVS and fails with [`ApplyError::IpvsUnavailable`] if not.
     pub async fn run_with(
         self,
         services: &SharedInformer<Service>,
@@ -235,7 +242,14 @@ impl Agent {
         let mode = match self.config.mode {
             ProxyMode::Iptables => Mode::Iptables,
             ProxyMode::Nftables => Mode::Nftables,
-            ProxyMode::Ipvs => return Err(AgentError::UnsupportedMode(self.config.mode)),
+            ProxyMode::Ipvs => {
+                let runner = Arc::clone(&self.runner);
+                match tokio::task::spawn_blocking(move || ipvs::check_ipvs(&*runner)).await {
+                    Ok(r) => r?,
+                    Err(e) => warn!(error = %e, "IPVS check task failed"),
+                }
+                Mode::Ipvs { scheduler: self.config.ipvs_scheduler }
+            }
         };
         let mut svc_sub = services.subscribe(self.config.event_buffer, None);
         let mut eps_sub = slices.subscribe(self.config.event_buffer, None);
@@ -366,14 +380,18 @@ impl Agent {
         };
         let full = rendered.full;
         let document = rendered.document.to_string();
+        let ipvs_docs = rendered.ipvs.cloned();
         let counts = rendered.counts;
         let cleanup: ConntrackCleanup = rendered.conntrack.clone();
         let changed = rendered.changed_services;
         let mode = self.config.mode;
         let runner = Arc::clone(&self.runner);
         let applied = tokio::task::spawn_blocking(move || {
-            let result = match mode {
-                ProxyMode::Iptables => apply::apply_iptables(&*runner, &document, full),
+            let result = match (mode, &ipvs_docs) {
+                (ProxyMode::Iptables, _) => apply::apply_iptables(&*runner, &document, full),
+                (ProxyMode::Ipvs, Some(docs)) => ipvs::apply_ipvs(&*runner, docs, full).map(|applied| {
+                    debug!(?applied, "applied IPVS state");
+                }),
                 _ => apply::apply_nftables(&*runner, &document),
             };
             let conntrack = if result.is_ok() { Some(apply::clear_conntrack(&*runner, &cleanup)) } else { None };
@@ -390,9 +408,14 @@ impl Agent {
         let elapsed = begin.elapsed().as_secs_f64();
         if let Err(e) = result {
             warn!(error = %e, full, "applying rules failed; the next sync is a full one");
+            let restore_failed = matches!(&e, ApplyError::Command(RunnerError::Failed { command, .. })
+                if command.starts_with("iptables-restore"));
             match (mode, full) {
                 (ProxyMode::Iptables, true) => self.metrics.iptables_restore_failures.inc(),
                 (ProxyMode::Iptables, false) => self.metrics.iptables_partial_restore_failures.inc(),
+                // As upstream, IPVS mode counts its iptables-restore failures.
+                (ProxyMode::Ipvs, _) if restore_failed => self.metrics.iptables_restore_failures.inc(),
+                (ProxyMode::Ipvs, _) => 0,
                 _ => self.metrics.nftables_sync_failures.inc(),
             };
             return SyncOutcome { ok: false, full };

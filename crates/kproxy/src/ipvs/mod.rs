@@ -3,11 +3,15 @@
 //! (masquerade, NodePort and load-balancer source filtering) and the addresses to bind on the
 //! `kube-ipvs0` dummy device.
 
+pub mod table;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::model::{Protocol, ProxyConfig, SessionAffinity};
+use self::table::{IpvsTable, ServiceOptions, VirtualServer};
+use crate::iptables::JumpRule;
+use crate::model::{ProxyConfig, SessionAffinity};
 use crate::prep::PreparedServicePort;
 
 /// The dummy interface holding every service address.
@@ -20,6 +24,9 @@ pub enum IpvsError {
     /// An unknown scheduler name.
     #[error("unknown IPVS scheduler {0:?}")]
     UnknownScheduler(String),
+    /// An `ipvsadm` line that could not be read.
+    #[error("cannot parse ipvsadm output: {0}")]
+    Parse(String),
 }
 
 /// IPVS scheduling algorithm.
@@ -70,7 +77,10 @@ impl Scheduler {
 /// The documents for one IPVS sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpvsDocuments {
-    /// `ipvsadm-restore` input (apply after `ipvsadm -C` or diff against the kernel).
+    /// The virtual and real servers.
+    pub table: IpvsTable,
+    /// [`IpvsTable::to_restore`] of `table`: `ipvsadm -R` input for an empty table (an agent
+    /// applies [`IpvsTable::diff_to`] against the kernel's table instead).
     pub ipvsadm: String,
     /// `ipset restore` input.
     pub ipset: String,
@@ -80,12 +90,16 @@ pub struct IpvsDocuments {
     pub bind_addresses: Vec<Ipv4Addr>,
 }
 
-fn proto_flag(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "-t",
-        Protocol::Udp => "-u",
-        Protocol::Sctp => "--sctp-service",
-    }
+/// The jumps from the built-in chains to the chains of [`IpvsDocuments::iptables`].
+pub fn jump_rules() -> &'static [JumpRule] {
+    &[
+        JumpRule { table: "filter", from: "INPUT", args: "", to: "KUBE-PROXY-FIREWALL" },
+        JumpRule { table: "filter", from: "FORWARD", args: "", to: "KUBE-PROXY-FIREWALL" },
+        JumpRule { table: "filter", from: "FORWARD", args: "", to: "KUBE-FORWARD" },
+        JumpRule { table: "nat", from: "OUTPUT", args: "", to: "KUBE-SERVICES" },
+        JumpRule { table: "nat", from: "PREROUTING", args: "", to: "KUBE-SERVICES" },
+        JumpRule { table: "nat", from: "POSTROUTING", args: "", to: "KUBE-POSTROUTING" },
+    ]
 }
 
 /// Renders the IPVS documents for `services`.
@@ -103,26 +117,27 @@ pub fn render(cfg: &ProxyConfig, services: &[&PreparedServicePort], scheduler: S
     for svc in services {
         let info = &svc.info;
         let p = info.protocol.as_lower();
-        let flag = proto_flag(info.protocol);
-        let persist = match info.session_affinity {
-            SessionAffinity::ClientIp { timeout_seconds } => format!(" -p {timeout_seconds}"),
-            SessionAffinity::None => String::new(),
+        let persistence = match info.session_affinity {
+            SessionAffinity::ClientIp { timeout_seconds } => Some(timeout_seconds),
+            SessionAffinity::None => None,
         };
         let internal = if info.internal_policy_local() { &svc.selection.local } else { &svc.selection.cluster };
         let external = if info.external_policy_local() { &svc.selection.local } else { &svc.selection.cluster };
-        let virtual_server = |d: &mut IpvsDocuments, vip: String, eps: &[usize]| {
-            let _ = writeln!(d.ipvsadm, "-A {flag} {vip} -s {sched}{persist}");
+        let virtual_server = |d: &mut IpvsDocuments, ip: Ipv4Addr, port: u16, eps: &[usize]| {
+            let vs = VirtualServer { protocol: info.protocol, addr: SocketAddrV4::new(ip, port) };
+            d.table.add_service(vs, ServiceOptions { scheduler: sched.to_string(), persistence });
             for &i in eps {
-                let _ = writeln!(d.ipvsadm, "-a {flag} {vip} -r {} -m -w 1", svc.endpoints[i].ip_port);
+                let e = &svc.endpoints[i];
+                d.table.add_real_server(&vs, SocketAddrV4::new(e.endpoint.ip, e.endpoint.port), 1);
             }
         };
         bind.insert(info.cluster_ip);
         cluster_ip.push(format!("{},{p}:{}", info.cluster_ip, info.port));
-        virtual_server(&mut d, format!("{}:{}", info.cluster_ip, info.port), internal);
+        virtual_server(&mut d, info.cluster_ip, info.port, internal);
         for ip in &info.external_ips {
             bind.insert(*ip);
             external_ip.push(format!("{ip},{p}:{}", info.port));
-            virtual_server(&mut d, format!("{ip}:{}", info.port), external);
+            virtual_server(&mut d, *ip, info.port, external);
         }
         for ip in &info.load_balancer_ips {
             bind.insert(*ip);
@@ -133,12 +148,12 @@ pub fn render(cfg: &ProxyConfig, services: &[&PreparedServicePort], scheduler: S
                     lb_src.push(format!("{ip},{p}:{},{r}", info.port));
                 }
             }
-            virtual_server(&mut d, format!("{ip}:{}", info.port), external);
+            virtual_server(&mut d, *ip, info.port, external);
         }
         if let Some(np) = info.node_port {
             node_ports[info.protocol as usize].insert(np);
             for ip in &cfg.node_ips {
-                virtual_server(&mut d, format!("{ip}:{np}"), external);
+                virtual_server(&mut d, *ip, np, external);
             }
         }
         for &i in &svc.selection.reachable {
@@ -147,6 +162,7 @@ pub fn render(cfg: &ProxyConfig, services: &[&PreparedServicePort], scheduler: S
         }
     }
     d.bind_addresses = bind.into_iter().collect();
+    d.ipvsadm = d.table.to_restore();
 
     let mut set = |name: &str, kind: &str, entries: &mut dyn Iterator<Item = String>| {
         let _ = writeln!(d.ipset, "create {name} {kind} -exist");
@@ -216,7 +232,7 @@ pub fn render(cfg: &ProxyConfig, services: &[&PreparedServicePort], scheduler: S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Endpoint, ServicePortInfo, ServicePortName};
+    use crate::model::{Endpoint, Protocol, ServicePortInfo, ServicePortName};
 
     #[test]
     fn renders_virtual_and_real_servers() {
