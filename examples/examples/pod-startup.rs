@@ -78,6 +78,8 @@ async fn main() -> Result<(), BoxError> {
         metrics_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         dns_address: None,
         nodes: node_config,
+        // The process runs in the host's network namespace, whose rules are not ours.
+        proxy_mode: None,
         ..ClusterConfig::default()
     };
     let cancel = CancellationToken::new();

@@ -193,9 +193,18 @@ state = "{state}"
     }
 
     /// Stops containerd and waits for it to exit.
+    /// Stops containerd, kills the shims of its containers (they outlive containerd by
+    /// design) and waits for it to exit.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-9", "-f", &format!("containerd-shim-runc-v2 .*-address {}", self.socket.display())])
+            .output();
         if let Some(ns) = self.netns.take() {
             let _ = std::process::Command::new("ip").args(["netns", "delete", &ns]).output();
         }
@@ -204,9 +213,7 @@ state = "{state}"
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        if let Some(ns) = self.netns.take() {
-            let _ = self.child.start_kill();
-            let _ = std::process::Command::new("ip").args(["netns", "delete", &ns]).output();
-        }
+        let _ = self.child.start_kill();
+        self.cleanup();
     }
 }

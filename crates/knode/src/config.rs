@@ -124,6 +124,13 @@ pub struct KubeletConfig {
     pub tls_cert_file: Option<PathBuf>,
     /// `--tls-private-key-file`.
     pub tls_private_key_file: Option<PathBuf>,
+    /// `--cluster-dns`: name servers of `ClusterFirst` pods (none: they use the host's).
+    pub cluster_dns: Vec<IpAddr>,
+    /// `--cluster-domain` (e.g. `cluster.local`; upstream's default is empty).
+    pub cluster_domain: String,
+    /// `--resolv-conf`: the host resolver file for `Default` pods (default `/etc/resolv.conf`;
+    /// an empty path means none).
+    pub resolv_conf: PathBuf,
 }
 
 impl KubeletConfig {
@@ -156,6 +163,9 @@ impl KubeletConfig {
             port: 10250,
             tls_cert_file: None,
             tls_private_key_file: None,
+            cluster_dns: Vec::new(),
+            cluster_domain: String::new(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
         }
     }
 

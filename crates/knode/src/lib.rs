@@ -230,6 +230,7 @@ impl Kubelet {
             systemd_cgroups: systemd,
             allocatable,
             backoff: Mutex::new(pods::backoff::Backoff::new(self.config.restart_backoff)),
+            dns: pods::dns_settings(&self.config),
         });
 
         let source: HttpListerWatcher<kapi::k8s::api::core::v1::Pod> =

@@ -2,18 +2,22 @@
 //!
 //! ```text
 //! kcluster up [--data-dir ./kcluster-data] [--port 6443] [--nodes N] [--runtime auto|containerd|fake]
-//!             [--store-endpoints URL,…]
+//!             [--store-endpoints URL,…] [--proxy-mode nftables|iptables|ipvs|none]
+//!             [--container-runtime-endpoint unix:///run/containerd/containerd.sock] [--node-ip IP]
 //! export KUBECONFIG=./kcluster-data/kubeconfig; kubectl get nodes
 //! ```
 //!
-//! Restarting with the same data directory keeps every object.
+//! Restarting with the same data directory keeps every object. With a node on containerd,
+//! kube-proxy programs this machine's rules for it (root needed), and its pods resolve
+//! names through the `kube-dns` Service when `--node-ip` gives an address they can reach.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use kcluster::cluster::{Cluster, ClusterConfig, NodesConfig, RuntimeChoice};
+use kproxy::agent::ProxyMode;
 use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
@@ -61,6 +65,27 @@ struct Up {
     /// The first node's container runtime; the other nodes use the fake runtime.
     #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
     runtime: RuntimeChoice,
+    /// containerd's CRI socket (for `--runtime auto|containerd`).
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    container_runtime_endpoint: String,
+    /// The containerd node's IP (default loopback).
+    #[arg(long)]
+    node_ip: Option<Ipv4Addr>,
+    /// kube-proxy's mode on the containerd node.
+    #[arg(long, value_enum, default_value_t = Proxy::Nftables)]
+    proxy_mode: Proxy,
+    /// The pod network, for kube-proxy's masquerade rules.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Proxy {
+    Nftables,
+    Iptables,
+    Ipvs,
+    /// No kube-proxy.
+    None,
 }
 
 async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
@@ -81,7 +106,22 @@ async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
         store_endpoints: args.store_endpoints,
         metrics_address: args.metrics_bind_address,
         dns_address: Some(args.dns_address),
-        nodes: NodesConfig { count: args.nodes, runtime: args.runtime, ..NodesConfig::default() },
+        nodes: NodesConfig {
+            count: args.nodes,
+            runtime: args.runtime,
+            containerd_socket: PathBuf::from(
+                args.container_runtime_endpoint.strip_prefix("unix://").unwrap_or(&args.container_runtime_endpoint),
+            ),
+            node_ip: args.node_ip,
+            ..NodesConfig::default()
+        },
+        proxy_mode: match args.proxy_mode {
+            Proxy::Nftables => Some(ProxyMode::Nftables),
+            Proxy::Iptables => Some(ProxyMode::Iptables),
+            Proxy::Ipvs => Some(ProxyMode::Ipvs),
+            Proxy::None => None,
+        },
+        cluster_cidr: args.cluster_cidr,
     };
     let started = Instant::now();
     let cluster = Cluster::start(&config, cancel.clone(), |step| {

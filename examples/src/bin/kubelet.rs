@@ -100,6 +100,15 @@ struct Args {
     /// Key of `--tls-cert-file`.
     #[arg(long, requires = "tls_cert_file")]
     tls_private_key_file: Option<PathBuf>,
+    /// Name servers of ClusterFirst pods, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain (searched by ClusterFirst pods), e.g. cluster.local.
+    #[arg(long, default_value = "")]
+    cluster_domain: String,
+    /// The host's resolver configuration, for pods with dnsPolicy Default ("" for none).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -156,6 +165,9 @@ async fn main() -> Result<(), BoxError> {
     config.port = args.port;
     config.tls_cert_file = args.tls_cert_file.clone();
     config.tls_private_key_file = args.tls_private_key_file.clone();
+    config.cluster_dns = args.cluster_dns.clone();
+    config.cluster_domain = args.cluster_domain.clone();
+    config.resolv_conf = args.resolv_conf.clone();
     let kubelet = Kubelet::builder(config).runtime(runtime, images).client(client).build()?;
 
     let cancel = CancellationToken::new();

@@ -6,6 +6,7 @@
 //! scheduler); [`Cluster::wait`] returns after Ctrl-C/SIGTERM has stopped every part.
 
 mod guard;
+pub mod network;
 pub mod nodes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use kapiserver::{ApiServer, Config as ApiConfig};
 use kcontroller::informers::Informers;
 use kcontroller::manager::{Manager, ManagerConfig};
+use kproxy::agent::ProxyMode;
 use ksched::framework::SchedulerConfig;
 use kstore::backend::{DynBackend, EmbeddedBackend, RemoteBackend};
 use kstore::{Store, StoreConfig};
@@ -42,6 +44,11 @@ pub struct ClusterConfig {
     pub dns_address: Option<SocketAddr>,
     /// The nodes (kubelets) run in this process.
     pub nodes: NodesConfig,
+    /// kube-proxy's mode for the containerd node (`None`: no kube-proxy). Fake nodes have no
+    /// network to program, so they get none.
+    pub proxy_mode: Option<ProxyMode>,
+    /// The pod network (kube-proxy's `--cluster-cidr`).
+    pub cluster_cidr: String,
 }
 
 impl Default for ClusterConfig {
@@ -54,6 +61,8 @@ impl Default for ClusterConfig {
             metrics_address: SocketAddr::from(([127, 0, 0, 1], 10249)),
             dns_address: Some(SocketAddr::from(([127, 0, 0, 1], 10053))),
             nodes: NodesConfig::default(),
+            proxy_mode: Some(ProxyMode::Nftables),
+            cluster_cidr: "10.244.0.0/16".into(),
         }
     }
 }
@@ -206,8 +215,23 @@ impl Cluster {
         });
         progress("scheduler");
 
+        // With kube-proxy on a containerd node, pods reach cluster DNS through the kube-dns
+        // Service, forwarded to the node's IP: DNS must listen there too.
+        let containerd = nodes::uses_containerd(&config.nodes)?;
+        let proxy_mode = config.proxy_mode.filter(|_| containerd);
+        let node_ip = config.nodes.node_ip.unwrap_or(Ipv4Addr::LOCALHOST);
+        let pod_dns = proxy_mode.is_some() && config.dns_address.is_some();
+        if proxy_mode == Some(ProxyMode::Ipvs) {
+            kproxy::agent::ipvs::check_ipvs(&kproxy::agent::SystemRunner::new())
+                .map_err(|e| component("kube-proxy")(e.to_string()))?;
+        }
         let mut dns_address = None;
-        if let Some(addr) = config.dns_address {
+        if let Some(mut addr) = config.dns_address {
+            // Not the wildcard address: UDP answers must leave from the address kube-proxy
+            // forwarded to, or conntrack cannot map them back to the Service.
+            if pod_dns && addr.ip().is_loopback() && !node_ip.is_loopback() {
+                addr.set_ip(IpAddr::V4(node_ip));
+            }
             // The scheduler's informer factory (one set of kwatch metrics per registry); it
             // starts informers made after its start too.
             let dns = crate::dns::DnsServer::start(addr, "cluster.local", &informers, cancel.clone())
@@ -216,9 +240,18 @@ impl Cluster {
             informers.start(cancel.clone());
             dns_address = Some(dns.local_addr());
             progress(&format!("cluster-dns on {}", dns.local_addr()));
+            if pod_dns {
+                let target = SocketAddr::new(IpAddr::V4(node_ip), dns.local_addr().port());
+                network::ensure_dns_service(&client, target).await?;
+                progress(&format!("kube-dns service {}:53 -> {target}", network::CLUSTER_DNS_IP));
+            }
         }
 
-        for (kubelet, what) in nodes::kubelets(&config.nodes, &config.data_dir, &client).await? {
+        let mut nodes_config = config.nodes.clone();
+        if pod_dns {
+            nodes_config.cluster_dns = vec![IpAddr::V4(network::CLUSTER_DNS_IP)];
+        }
+        for (kubelet, what) in nodes::kubelets(&nodes_config, &config.data_dir, &client).await? {
             let c = cancel.clone();
             tasks.spawn(async move {
                 if let Err(e) = kubelet.run(c).await {
@@ -226,6 +259,12 @@ impl Cluster {
                 }
             });
             progress(&format!("kubelet {what}"));
+        }
+
+        if let Some(mode) = proxy_mode {
+            let agent = network::proxy(&nodes::node_name(1), node_ip, &config.cluster_cidr, mode, &mut registry)?;
+            tasks.spawn(network::run_proxy(agent, client.clone(), cancel.clone()));
+            progress(&format!("kube-proxy ({mode}) for {}", nodes::node_name(1)));
         }
 
         let metrics_address = crate::serve::serve_metrics(config.metrics_address, Arc::new(registry), cancel.clone())

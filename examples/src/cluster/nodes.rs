@@ -40,6 +40,13 @@ pub struct NodesConfig {
     pub containerd_socket: PathBuf,
     /// Capacity of each fake node.
     pub fake_capacity: NodeResources,
+    /// The containerd node's IP (`--node-ip`), where its kubelet API listens and cluster DNS
+    /// is reached from pods; loopback when unset (fake nodes always use loopback).
+    pub node_ip: Option<Ipv4Addr>,
+    /// Name servers of ClusterFirst pods (set by the cluster when pods can reach its DNS).
+    pub cluster_dns: Vec<IpAddr>,
+    /// The cluster's DNS domain.
+    pub cluster_domain: String,
 }
 
 impl Default for NodesConfig {
@@ -49,6 +56,9 @@ impl Default for NodesConfig {
             runtime: RuntimeChoice::Auto,
             containerd_socket: PathBuf::from(CONTAINERD_SOCKET),
             fake_capacity: NodeResources::new(8000, 32 << 30, 110),
+            node_ip: None,
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
         }
     }
 }
@@ -56,6 +66,23 @@ impl Default for NodesConfig {
 /// The name of node `i` (from 1).
 pub fn node_name(i: usize) -> String {
     format!("node-{i}")
+}
+
+/// Whether the first node runs on containerd.
+pub(super) fn uses_containerd(config: &NodesConfig) -> Result<bool, ClusterError> {
+    Ok(match config.runtime {
+        RuntimeChoice::Fake => false,
+        RuntimeChoice::Auto => config.containerd_socket.exists(),
+        RuntimeChoice::Containerd => {
+            if !config.containerd_socket.exists() {
+                return Err(ClusterError::Component {
+                    component: "kubelet",
+                    reason: format!("no containerd socket at {}", config.containerd_socket.display()),
+                });
+            }
+            true
+        }
+    })
 }
 
 /// Builds the kubelets; the first on containerd when chosen. Returns them with a line
@@ -66,16 +93,7 @@ pub(super) async fn kubelets(
     client: &kwatch::http::Client,
 ) -> Result<Vec<(Kubelet, String)>, ClusterError> {
     let err = |reason: String| ClusterError::Component { component: "kubelet", reason };
-    let use_containerd = match config.runtime {
-        RuntimeChoice::Fake => false,
-        RuntimeChoice::Auto => config.containerd_socket.exists(),
-        RuntimeChoice::Containerd => {
-            if !config.containerd_socket.exists() {
-                return Err(err(format!("no containerd socket at {}", config.containerd_socket.display())));
-            }
-            true
-        }
-    };
+    let use_containerd = uses_containerd(config)?;
     let mut out = Vec::with_capacity(config.count);
     for i in 1..=config.count {
         let name = node_name(i);
@@ -88,9 +106,12 @@ pub(super) async fn kubelets(
         kc.pod_log_dir = dir.join("logs");
         // Every kubelet of this machine serves its API on loopback, each on a free port
         // (reported in its Node's status, where the API server finds it).
-        kc.node_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        kc.address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let ip = if real { config.node_ip.unwrap_or(Ipv4Addr::LOCALHOST) } else { Ipv4Addr::LOCALHOST };
+        kc.node_ip = Some(IpAddr::V4(ip));
+        kc.address = IpAddr::V4(ip);
         kc.port = 0;
+        kc.cluster_dns = config.cluster_dns.clone();
+        kc.cluster_domain = config.cluster_domain.clone();
         kc.labels.insert("kubernetes.io/hostname".into(), name.clone());
         let (runtime, images, what): (Arc<dyn kcri::RuntimeService>, Arc<dyn kcri::ImageService>, String) = if real {
             let endpoint = format!("unix://{}", config.containerd_socket.display());

@@ -14,7 +14,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/rootfs/bin" "$work/rootfs/tmp" "$work/rootfs/etc" "$work/layout/blobs/sha256"
 cp "$busybox" "$work/rootfs/bin/busybox"
-for tool in sh echo sleep cat ls true false env id ps httpd wget mkdir; do
+for tool in sh echo sleep cat ls true false env id ps httpd wget mkdir nslookup hostname kill grep sed awk; do
   ln -s busybox "$work/rootfs/bin/$tool"
 done
 echo 'root:x:0:0:root:/:/bin/sh' >"$work/rootfs/etc/passwd"

@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod backoff;
+mod dns;
 mod env;
 pub mod runtime;
 mod spec;
@@ -53,6 +54,25 @@ pub(crate) struct Shared {
     pub(crate) systemd_cgroups: bool,
     pub(crate) allocatable: BTreeMap<String, Quantity>,
     pub(crate) backoff: Mutex<Backoff<(String, String)>>,
+    /// Resolver settings for sandboxes.
+    pub(crate) dns: dns::DnsSettings,
+}
+
+/// The kubelet's DNS settings: `--cluster-dns`, `--cluster-domain` and the parsed
+/// `--resolv-conf` (missing: none, as upstream when the file cannot be read).
+pub(crate) fn dns_settings(config: &KubeletConfig) -> dns::DnsSettings {
+    let host = if config.resolv_conf.as_os_str().is_empty() {
+        kcri::types::DnsConfig::default()
+    } else {
+        match std::fs::read_to_string(&config.resolv_conf) {
+            Ok(text) => dns::parse_resolv_conf(&text),
+            Err(e) => {
+                tracing::warn!(path = %config.resolv_conf.display(), error = %e, "cannot read the resolver configuration");
+                kcri::types::DnsConfig::default()
+            }
+        }
+    };
+    dns::DnsSettings { cluster_dns: config.cluster_dns.clone(), cluster_domain: config.cluster_domain.clone(), host }
 }
 
 impl Shared {

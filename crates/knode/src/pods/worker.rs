@@ -123,7 +123,9 @@ impl Worker {
 
     fn sandbox_config(&self, pod: &Pod, attempt: u32) -> PodSandboxConfig {
         let (_, _, uid) = pod_identity(pod);
-        sandbox_config(pod, attempt, &self.shared.config.pod_log_dir, &self.shared.cgroup_parent(uid))
+        let mut config = sandbox_config(pod, attempt, &self.shared.config.pod_log_dir, &self.shared.cgroup_parent(uid));
+        config.dns_config = super::dns::pod_dns_config(pod, &self.shared.dns);
+        config
     }
 
     /// One sync; returns how long to wait before the next one at the latest.
