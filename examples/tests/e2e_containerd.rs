@@ -1,8 +1,8 @@
 //! End to end on a real node: the `kcluster` binary runs (`up --runtime containerd
 //! --proxy-mode nftables`) inside the network namespace of a containerd started for the
 //! test, and the real kubectl drives it. A Deployment of busybox httpd behind a ClusterIP
-//! Service is reached from the node through kube-proxy's nftables rules and from a pod
-//! through cluster DNS; then scaling, a rollout and its undo, garbage collection, and a
+//! Service is reached from the node through kube-proxy's nftables rules and from a Job's pod
+//! through cluster DNS; a static pod shows as a mirror pod; then scaling, a rollout and its undo, garbage collection, and a
 //! killed container's restart.
 //!
 //! Needs root, containerd, runc, ctr, the CNI plugins, nft, curl, busybox-static and the real
@@ -120,15 +120,18 @@ spec:
     )
 }
 
-const CLIENT_POD: &str = r#"apiVersion: v1
-kind: Pod
+const CLIENT_JOB: &str = r#"apiVersion: batch/v1
+kind: Job
 metadata: {name: client}
 spec:
-  restartPolicy: Never
-  containers:
-  - name: client
-    image: kcri.test/busybox:1
-    command: [sh, -c, 'cat /etc/resolv.conf && nslookup web.default.svc.cluster.local && ip=$(nslookup web.default.svc.cluster.local | awk "/^Address/ {a=\$2} END {print a}") && echo "service at $ip" && wget -qO- "http://$ip/"']
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: client
+        image: kcri.test/busybox:1
+        command: [sh, -c, 'cat /etc/resolv.conf && nslookup web.default.svc.cluster.local && ip=$(nslookup web.default.svc.cluster.local | awk "/^Address/ {a=\$2} END {print a}") && echo "service at $ip" && wget -qO- "http://$ip/"']
 "#;
 
 /// Pods of the Deployment as (name, phase, podIP, image) lines.
@@ -176,12 +179,24 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = std::fs::File::create(dir.path().join("kcluster.log")).unwrap();
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::write(
+        manifests.join("static-web.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: static-web, namespace: default}}\nspec:\n  containers:\n  \
+             - name: main\n    image: {BUSYBOX}\n    command: [sh, -c, 'echo static up; exec sleep 3600']\n"
+        ),
+    )
+    .unwrap();
     let mut child = Command::new("nsenter")
         .arg(format!("--net=/var/run/netns/{netns}"))
         .arg(env!("CARGO_BIN_EXE_kcluster"))
         .args(["up", "--data-dir"])
         .arg(&data)
         .args(["--runtime", "containerd", "--container-runtime-endpoint", &format!("unix://{socket}")])
+        .arg("--pod-manifest-path")
+        .arg(&manifests)
         .args(["--node-ip", NODE_IP, "--proxy-mode", "nftables", "--cluster-cidr", kcri::testing::POD_SUBNET])
         .env("RUST_LOG", std::env::var("KCLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
@@ -229,33 +244,44 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     let ruleset = node.output("nft", &["list", "table", "ip", "kube-proxy"], None);
     assert!(String::from_utf8_lossy(&ruleset.stdout).contains(&cluster_ip), "the service is in the nftables map");
 
-    // From inside a pod, by DNS name: a pod resolves the Service through kube-dns (forwarded
-    // by kube-proxy to the DNS server of kcluster) and fetches a page.
-    node.kubectl_stdin(&["apply", "-f", "-"], Some(CLIENT_POD));
-    let phase = eventually(120, "the client pod to finish", || {
-        let phase = node.kubectl(&["get", "pod", "client", "-o", "jsonpath={.status.phase}"]);
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
-    .await;
-    if phase != "Succeeded" {
+    // From inside a pod, by DNS name: a Job's pod resolves the Service through kube-dns
+    // (forwarded by kube-proxy to the DNS server of kcluster) and fetches a page.
+    node.kubectl_stdin(&["apply", "-f", "-"], Some(CLIENT_JOB));
+    let waited = node.kubectl_output(&["wait", "--for=condition=complete", "job/client", "--timeout=120s"], None);
+    if !waited.status.success() {
         let pods = node.kubectl(&["get", "pods", "-o", "wide"]);
-        let logs = node.kubectl_output(&["logs", "client"], None);
+        let logs = node.kubectl_output(&["logs", "-l", "job-name=client", "--tail=50"], None);
         let ns_rules = node.output("nft", &["list", "ruleset"], None);
         panic!(
-            "the client pod did not succeed:\n{pods}\n{}{}\n{}\nkcluster log:\n{}",
+            "the client Job did not complete:\n{pods}\n{}{}\n{}\nkcluster log:\n{}",
             String::from_utf8_lossy(&logs.stdout),
             String::from_utf8_lossy(&logs.stderr),
             String::from_utf8_lossy(&ns_rules.stdout),
             log_tail()
         );
     }
-    let client_log = node.kubectl(&["logs", "client"]);
+    let client_log = node.kubectl(&["logs", "job/client"]);
+    let succeeded = node.kubectl(&["get", "job", "client", "-o", "jsonpath={.status.succeeded}"]);
+    assert_eq!(succeeded, "1");
     assert!(client_log.contains(&format!("service at {cluster_ip}")), "{client_log}");
     assert!(names.iter().any(|n| client_log.contains(n.as_str())), "{client_log}");
 
     // The httpd output reaches kubectl logs.
     let logs = node.kubectl(&["logs", "deployment/web"]);
     assert!(logs.contains("response:200") || logs.contains("GET /"), "httpd logged nothing: {logs:?}");
+
+    // 6. The static pod runs and shows as a mirror pod, with its logs.
+    eventually(60, "the mirror pod Running", || {
+        let phase = node.kubectl_output(&["get", "pod", "static-web-node-1", "-o", "jsonpath={.status.phase}"], None);
+        (String::from_utf8_lossy(&phase.stdout) == "Running").then_some(())
+    })
+    .await;
+    let mirror = node.kubectl(&["get", "pod", "static-web-node-1", "-o", "jsonpath={.metadata.annotations}"]);
+    assert!(mirror.contains("kubernetes.io/config.mirror"), "{mirror}");
+    eventually(30, "the static pod's log", || {
+        node.kubectl(&["logs", "static-web-node-1"]).contains("static up").then_some(())
+    })
+    .await;
 
     // 2. Scale up and down.
     node.kubectl(&["scale", "deployment/web", "--replicas=5"]);
@@ -299,10 +325,11 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
 
     // Deleting the Deployment removes its ReplicaSets and pods (garbage collection).
     node.kubectl(&["delete", "deployment", "web"]);
-    node.kubectl(&["delete", "pod", "client"]);
+    node.kubectl(&["delete", "job", "client"]);
     eventually(90, "ReplicaSets and pods gone", || {
         let left = node.kubectl(&["get", "replicasets,pods", "-o", "name"]);
-        left.trim().is_empty().then_some(())
+        let left: Vec<&str> = left.lines().filter(|l| !l.contains("static-web")).collect();
+        left.is_empty().then_some(())
     })
     .await;
 

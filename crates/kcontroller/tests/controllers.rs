@@ -296,3 +296,51 @@ async fn lost_node_is_tainted_and_intolerant_pods_are_evicted() {
     assert!(p.metadata.deletion_timestamp.is_none(), "a pod tolerating 300 s stays");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_runs_its_pods_to_completion() {
+    use kapi::k8s::api::batch::v1::Job;
+    let live = Live::start().await;
+    let _cancel = start_manager(&live, &["job"], |_| {});
+    let jobs: Api<Job> = Api::namespaced(live.client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(live.client.clone(), "default");
+    let job: Job = from_json(json!({"metadata": {"name": "pi"}, "spec": {"completions": 3, "parallelism": 2,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}));
+    jobs.create(&job, &PostParams::default()).await.unwrap();
+    let list = |pods: Api<Pod>| async move {
+        pods.list(&ListParams { label_selector: Some("job-name=pi".into()), ..ListParams::default() })
+            .await
+            .unwrap()
+            .items
+    };
+    // Parallelism 2: two pods, labelled by the API server's defaulting, owned by the Job.
+    let first = eventually(10, "two pods", || {
+        let pods = pods.clone();
+        async move { Some(list(pods).await).filter(|p| p.len() == 2) }
+    })
+    .await;
+    let owner = &first[0].metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.controller), ("Job", Some(true)));
+    // Each pod that succeeds makes room for the next until three have succeeded.
+    eventually(20, "the Job to complete", || {
+        let (pods, jobs) = (pods.clone(), jobs.clone());
+        async move {
+            for mut p in list(pods.clone()).await {
+                let status = p.status.get_or_insert_with(Default::default);
+                if status.phase.as_deref() != Some("Succeeded") {
+                    status.phase = Some("Succeeded".into());
+                    let name = p.metadata.name.clone().unwrap();
+                    pods.replace_status(&name, &p, &PostParams::default()).await.unwrap();
+                }
+            }
+            let j = jobs.get("pi").await.unwrap();
+            let conditions = j.status.and_then(|s| s.conditions).unwrap_or_default();
+            conditions.iter().any(|c| c.type_ == "Complete" && c.status == "True").then_some(())
+        }
+    })
+    .await;
+    let j = jobs.get("pi").await.unwrap();
+    let status = j.status.unwrap();
+    assert_eq!((status.succeeded, status.active), (Some(3), Some(0)));
+    assert_eq!(list(pods).await.len(), 3, "exactly three pods were started");
+}

@@ -77,6 +77,9 @@ struct Up {
     /// The pod network, for kube-proxy's masquerade rules.
     #[arg(long, default_value = "10.244.0.0/16")]
     cluster_cidr: String,
+    /// Static pod manifests run by the first node's kubelet.
+    #[arg(long)]
+    pod_manifest_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,6 +116,7 @@ async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
                 args.container_runtime_endpoint.strip_prefix("unix://").unwrap_or(&args.container_runtime_endpoint),
             ),
             node_ip: args.node_ip,
+            static_pod_path: args.pod_manifest_path,
             ..NodesConfig::default()
         },
         proxy_mode: match args.proxy_mode {

@@ -47,6 +47,8 @@ pub struct NodesConfig {
     pub cluster_dns: Vec<IpAddr>,
     /// The cluster's DNS domain.
     pub cluster_domain: String,
+    /// The first node's static pod directory (`--pod-manifest-path`).
+    pub static_pod_path: Option<PathBuf>,
 }
 
 impl Default for NodesConfig {
@@ -59,6 +61,7 @@ impl Default for NodesConfig {
             node_ip: None,
             cluster_dns: Vec::new(),
             cluster_domain: "cluster.local".into(),
+            static_pod_path: None,
         }
     }
 }
@@ -112,6 +115,9 @@ pub(super) async fn kubelets(
         kc.port = 0;
         kc.cluster_dns = config.cluster_dns.clone();
         kc.cluster_domain = config.cluster_domain.clone();
+        if i == 1 {
+            kc.static_pod_path = config.static_pod_path.clone();
+        }
         kc.labels.insert("kubernetes.io/hostname".into(), name.clone());
         let (runtime, images, what): (Arc<dyn kcri::RuntimeService>, Arc<dyn kcri::ImageService>, String) = if real {
             let endpoint = format!("unix://{}", config.containerd_socket.display());

@@ -4,6 +4,7 @@
 //! - [`replicaset`]: pods for a ReplicaSet / ReplicationController.
 //! - [`deployment`]: ReplicaSets for a Deployment (rolling update, recreate, proportional
 //!   scaling, rollback, revision history, progress conditions).
+//! - [`job`]: pods for a Job (batch/v1), run to completion.
 //! - [`podrank`]: which pods to delete first.
 //! - [`expectations`]: the creations and deletions a controller still waits to observe.
 //! - [`claim`]: adoption and release of objects by controller reference.
@@ -12,6 +13,7 @@
 pub mod claim;
 pub mod deployment;
 pub mod expectations;
+pub mod job;
 pub mod pod;
 pub mod podrank;
 pub mod replicaset;

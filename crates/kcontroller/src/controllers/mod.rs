@@ -17,6 +17,7 @@ use crate::runtime::{ControllerError, ControllerMetrics};
 pub mod deployment;
 pub mod endpointslice;
 pub mod gc;
+pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;
@@ -85,6 +86,7 @@ pub const NAMES: &[&str] = &[
     "deployment",
     "endpointslice",
     "garbage-collector",
+    "job",
     "namespace",
     "node-lifecycle",
     "replicaset",
@@ -101,6 +103,7 @@ pub fn build(name: &str, ctx: &Context, cancel: tokio_util::sync::CancellationTo
         "deployment" => deployment::build(ctx, cancel),
         "endpointslice" => endpointslice::build(ctx, cancel),
         "garbage-collector" => gc::build(ctx, cancel),
+        "job" => job::build(ctx, cancel),
         "namespace" => namespace::build(ctx, cancel),
         "node-lifecycle" => nodelifecycle::build(ctx, cancel),
         "replicaset" => replicaset::build::<kapi::k8s::api::apps::v1::ReplicaSet>(ctx, cancel),
