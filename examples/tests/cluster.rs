@@ -129,3 +129,87 @@ async fn control_plane_serves_kubectl_and_dns_and_survives_a_restart() {
     cancel.cancel();
     cluster.wait().await;
 }
+
+/// Active pods of `app=many` per node, and how many of them are Running.
+async fn many_pods(client: &kwatch::http::Client) -> (std::collections::BTreeMap<String, usize>, usize) {
+    use kapi::k8s::api::core::v1::Pod;
+    let api: kwatch::http::Api<Pod> = kwatch::http::Api::namespaced(client.clone(), "default");
+    let params = kwatch::lister::ListParams { label_selector: Some("app=many".into()), ..Default::default() };
+    let pods = api.list(&params).await.unwrap().items;
+    let mut per_node = std::collections::BTreeMap::new();
+    let mut running = 0;
+    for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        *per_node.entry(node).or_insert(0) += 1;
+        running += usize::from(p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+    }
+    (per_node, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pods_on_fifty_nodes_move_off_a_dead_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let mut config = config(dir.path());
+    config.nodes.count = 50;
+    config.node_monitor_grace_period = Duration::from_secs(10);
+    config.node_monitor_period = Duration::from_secs(1);
+    config.nodes.lease_renew_interval = Duration::from_secs(1);
+    let cluster = Cluster::start(&config, cancel.clone(), |_| {}).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(120), cluster.wait_nodes_ready(50, |_| {})).await.unwrap();
+    let kubeconfig = cluster.kubeconfig().to_path_buf();
+    // The pods tolerate an unreachable node for 2 s instead of the default 300 s.
+    let manifest = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "many"},
+      "spec": {"replicas": REPLICAS, "selector": {"matchLabels": {"app": "many"}},
+        "template": {"metadata": {"labels": {"app": "many"}}, "spec": {
+          "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "10m"}}}],
+          "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2},
+                          {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}]}}}}"#;
+    let file = dir.path().join("many.json");
+    std::fs::write(&file, manifest.replace("REPLICAS", "1000")).unwrap();
+    kubectl(&kubeconfig, &["apply", "-f", file.to_str().unwrap()]);
+    let client = cluster.client().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let per_node = loop {
+        let (per_node, running) = many_pods(&client).await;
+        if running == 1000 {
+            break per_node;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let state = kubectl(&kubeconfig, &["get", "deploy,rs", "-o", "wide"]);
+            let pods = kubectl(&kubeconfig, &["get", "pods", "--no-headers", "-o", "wide"]);
+            let some: Vec<&str> = pods.lines().take(5).collect();
+            panic!("only {running} of 1000 pods Running ({} pods):\n{state}\n{some:?}", pods.lines().count());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(per_node.len(), 50, "every node got pods: {per_node:?}");
+    let victim = "node-7";
+    let on_victim = per_node[victim];
+    assert!(on_victim > 0);
+
+    // The node dies: NotReady, its pods are evicted and replaced on the other nodes.
+    assert!(cluster.stop_node(victim));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (per_node, running) = many_pods(&client).await;
+        if running == 1000 && !per_node.contains_key(victim) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{running} Running, {} active on {victim}",
+            per_node.get(victim).copied().unwrap_or(0)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ready = kubectl(
+        &kubeconfig,
+        &["get", "node", victim, "-o", r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#],
+    );
+    assert_eq!(ready, "Unknown");
+    let rollout = kubectl(&kubeconfig, &["rollout", "status", "deployment/many", "--timeout=60s"]);
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
+    cancel.cancel();
+    cluster.wait().await;
+}

@@ -80,6 +80,12 @@ struct Up {
     /// Static pod manifests run by the first node's kubelet.
     #[arg(long)]
     pod_manifest_path: Option<PathBuf>,
+    /// How long a node may miss heartbeats before its pods are evicted.
+    #[arg(long, default_value = "40s", value_parser = kcluster::flags::parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = kcluster::flags::parse_duration)]
+    node_monitor_period: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -126,6 +132,8 @@ async fn up(args: Up) -> Result<(), Box<dyn std::error::Error>> {
             Proxy::None => None,
         },
         cluster_cidr: args.cluster_cidr,
+        node_monitor_grace_period: args.node_monitor_grace_period,
+        node_monitor_period: args.node_monitor_period,
     };
     let started = Instant::now();
     let cluster = Cluster::start(&config, cancel.clone(), |step| {

@@ -1,5 +1,5 @@
 //! `kube-controller-manager`: the built-in controllers (deployment, replicaset,
-//! replicationcontroller, garbage-collector, namespace, endpointslice, node-lifecycle,
+//! replicationcontroller, job, garbage-collector, namespace, endpointslice, node-lifecycle,
 //! serviceaccount) in one process, under leader election, with upstream's flag names.
 //!
 //! ```text

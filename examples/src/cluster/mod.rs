@@ -9,9 +9,11 @@ mod guard;
 pub mod network;
 pub mod nodes;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kapiserver::{ApiServer, Config as ApiConfig};
 use kcontroller::informers::Informers;
@@ -49,6 +51,11 @@ pub struct ClusterConfig {
     pub proxy_mode: Option<ProxyMode>,
     /// The pod network (kube-proxy's `--cluster-cidr`).
     pub cluster_cidr: String,
+    /// How long a node may miss heartbeats before it is unreachable and its pods are
+    /// evicted (kube-controller-manager `--node-monitor-grace-period`, 40 s).
+    pub node_monitor_grace_period: Duration,
+    /// How often node health is checked (`--node-monitor-period`, 5 s).
+    pub node_monitor_period: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -63,6 +70,8 @@ impl Default for ClusterConfig {
             nodes: NodesConfig::default(),
             proxy_mode: Some(ProxyMode::Nftables),
             cluster_cidr: "10.244.0.0/16".into(),
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
         }
     }
 }
@@ -128,6 +137,7 @@ pub struct Cluster {
     cancel: CancellationToken,
     metrics_address: SocketAddr,
     dns_address: Option<SocketAddr>,
+    node_tokens: HashMap<String, CancellationToken>,
     _guard: DataDirGuard,
 }
 
@@ -191,7 +201,10 @@ impl Cluster {
         let mut registry = Registry::default();
         let mut tasks = JoinSet::new();
 
-        let manager = Manager::new(client.clone(), ManagerConfig::new("kcluster"), &mut registry)
+        let mut manager_config = ManagerConfig::new("kcluster");
+        manager_config.node_monitor_grace_period = config.node_monitor_grace_period;
+        manager_config.node_monitor_period = config.node_monitor_period;
+        let manager = Manager::new(client.clone(), manager_config, &mut registry)
             .map_err(|e| component("controller-manager")(e.to_string()))?;
         let c = cancel.clone();
         tasks.spawn(async move {
@@ -251,8 +264,10 @@ impl Cluster {
         if pod_dns {
             nodes_config.cluster_dns = vec![IpAddr::V4(network::CLUSTER_DNS_IP)];
         }
+        let mut node_tokens = HashMap::new();
         for (kubelet, what) in nodes::kubelets(&nodes_config, &config.data_dir, &client).await? {
-            let c = cancel.clone();
+            let c = cancel.child_token();
+            node_tokens.insert(kubelet.config().node_name.clone(), c.clone());
             tasks.spawn(async move {
                 if let Err(e) = kubelet.run(c).await {
                     tracing::error!(error = %e, "kubelet stopped");
@@ -270,7 +285,7 @@ impl Cluster {
         let metrics_address = crate::serve::serve_metrics(config.metrics_address, Arc::new(registry), cancel.clone())
             .await
             .map_err(|e| component("metrics")(e.to_string()))?;
-        Ok(Self { server, kubeconfig, client, tasks, cancel, metrics_address, dns_address, _guard: guard })
+        Ok(Self { server, kubeconfig, client, tasks, cancel, metrics_address, dns_address, node_tokens, _guard: guard })
     }
 
     /// The admin kubeconfig (`<data-dir>/kubeconfig`).
@@ -301,6 +316,13 @@ impl Cluster {
     /// Runs `task` until the cluster stops (node agents, proxies …).
     pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.tasks.spawn(task);
+    }
+
+    /// Stops one node's kubelet, as if the machine died: its heartbeats stop and, after the
+    /// grace period, the node-lifecycle controller marks it unreachable and evicts its pods.
+    /// Returns false for an unknown node.
+    pub fn stop_node(&self, name: &str) -> bool {
+        self.node_tokens.get(name).inspect(|t| t.cancel()).is_some()
     }
 
     /// The cancellation token every part stops on.

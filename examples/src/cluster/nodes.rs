@@ -49,6 +49,9 @@ pub struct NodesConfig {
     pub cluster_domain: String,
     /// The first node's static pod directory (`--pod-manifest-path`).
     pub static_pod_path: Option<PathBuf>,
+    /// How often each kubelet renews its node Lease, its heartbeat (upstream 10 s); keep it
+    /// well under the controller manager's node monitor grace period.
+    pub lease_renew_interval: Duration,
 }
 
 impl Default for NodesConfig {
@@ -62,6 +65,7 @@ impl Default for NodesConfig {
             cluster_dns: Vec::new(),
             cluster_domain: "cluster.local".into(),
             static_pod_path: None,
+            lease_renew_interval: Duration::from_secs(10),
         }
     }
 }
@@ -115,6 +119,7 @@ pub(super) async fn kubelets(
         kc.port = 0;
         kc.cluster_dns = config.cluster_dns.clone();
         kc.cluster_domain = config.cluster_domain.clone();
+        kc.node_lease_renew_interval = config.lease_renew_interval;
         if i == 1 {
             kc.static_pod_path = config.static_pod_path.clone();
         }
