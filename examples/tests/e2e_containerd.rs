@@ -134,6 +134,18 @@ spec:
         command: [sh, -c, 'cat /etc/resolv.conf && nslookup web.default.svc.cluster.local && ip=$(nslookup web.default.svc.cluster.local | awk "/^Address/ {a=\$2} END {print a}") && echo "service at $ip" && wget -qO- "http://$ip/"']
 "#;
 
+const LIVENESS_POD: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: liveness}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: kcri.test/busybox:1
+    command: [sh, -c, 'touch /tmp/healthy; sleep 3; rm /tmp/healthy; exec sleep 3600']
+    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 1}
+"#;
+
 /// Pods of the Deployment as (name, phase, podIP, image) lines.
 fn web_pods(node: &Node) -> Vec<(String, String, String, String)> {
     let text = node.kubectl(&[
@@ -149,6 +161,48 @@ fn web_pods(node: &Node) -> Vec<(String, String, String, String)> {
         .filter(|w| w.len() == 4) // pods being deleted have a fifth field
         .map(|w| (w[0].clone(), w[1].clone(), w[2].clone(), w[3].clone()))
         .collect()
+}
+
+/// Starts `kcluster up` in the node's namespace on `dir/data` (logging to `dir/kcluster.log`)
+/// and waits for its `ready` line.
+async fn start_kcluster(netns: &str, socket: &str, dir: &std::path::Path) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("kcluster.log")).unwrap();
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/{netns}"))
+        .arg(env!("CARGO_BIN_EXE_kcluster"))
+        .args(["up", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(["--runtime", "containerd", "--container-runtime-endpoint", &format!("unix://{socket}")])
+        .arg("--pod-manifest-path")
+        .arg(dir.join("manifests"))
+        .args(["--node-ip", NODE_IP, "--proxy-mode", "nftables", "--cluster-cidr", kcri::testing::POD_SUBNET])
+        .env("RUST_LOG", std::env::var("KCLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == "ready" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.join("kcluster.log")).unwrap_or_default();
+    assert_eq!(ready.ok(), Some(true), "kcluster did not become ready:\n{log}");
+    child
+}
+
+/// SIGTERM (as Ctrl-C) and a clean exit.
+async fn stop_kcluster(mut child: tokio::process::Child, log: impl Fn() -> String) {
+    let pid = child.id().unwrap();
+    run("kill", &["-TERM", &pid.to_string()]);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    assert!(matches!(status, Ok(Ok(s)) if s.success()), "kcluster did not stop cleanly: {status:?}\n{}", log());
 }
 
 fn rollout(node: &Node) {
@@ -178,7 +232,6 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let log = std::fs::File::create(dir.path().join("kcluster.log")).unwrap();
     let manifests = dir.path().join("manifests");
     std::fs::create_dir_all(&manifests).unwrap();
     std::fs::write(
@@ -189,37 +242,13 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
         ),
     )
     .unwrap();
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{netns}"))
-        .arg(env!("CARGO_BIN_EXE_kcluster"))
-        .args(["up", "--data-dir"])
-        .arg(&data)
-        .args(["--runtime", "containerd", "--container-runtime-endpoint", &format!("unix://{socket}")])
-        .arg("--pod-manifest-path")
-        .arg(&manifests)
-        .args(["--node-ip", NODE_IP, "--proxy-mode", "nftables", "--cluster-cidr", kcri::testing::POD_SUBNET])
-        .env("RUST_LOG", std::env::var("KCLUSTER_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line == "ready" {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
     let log_tail = || std::fs::read_to_string(dir.path().join("kcluster.log")).unwrap_or_default();
-    assert_eq!(ready.ok(), Some(true), "kcluster did not become ready:\n{}", log_tail());
+    let child = start_kcluster(&netns, &socket, dir.path()).await;
     let node = Node { netns: netns.clone(), kubeconfig: data.join("kubeconfig") };
 
     // 1. A Deployment and its Service; the rollout completes on containerd.
     node.kubectl_stdin(&["apply", "-f", "-"], Some(&deployment(BUSYBOX, 3)));
+    node.kubectl_stdin(&["apply", "-f", "-"], Some(LIVENESS_POD));
     rollout(&node);
     let pods = web_pods(&node);
     assert_eq!(pods.len(), 3, "{pods:?}");
@@ -323,6 +352,32 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     })
     .await;
 
+    // A failing liveness probe restarts its container.
+    eventually(60, "a liveness restart", || {
+        let n = node.kubectl(&["get", "pod", "liveness", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]);
+        (n.trim().parse::<u32>().unwrap_or(0) >= 1).then_some(())
+    })
+    .await;
+    node.kubectl(&["delete", "pod", "liveness", "--wait=false"]);
+
+    // 5. A restart on the same data directory keeps the objects, and the kubelet takes the
+    // running containers back instead of starting new ones.
+    let before = web_pods(&node);
+    let restarts =
+        |name: &str| node.kubectl(&["get", "pod", name, "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]);
+    let counts: Vec<String> = before.iter().map(|p| restarts(&p.0)).collect();
+    stop_kcluster(child, log_tail).await;
+    let child = start_kcluster(&netns, &socket, dir.path()).await;
+    let after = web_pods(&node);
+    assert_eq!(
+        before.iter().map(|p| (&p.0, &p.2)).collect::<Vec<_>>(),
+        after.iter().map(|p| (&p.0, &p.2)).collect::<Vec<_>>(),
+        "the same pods with the same IPs"
+    );
+    assert!(after.iter().all(|p| p.1 == "Running"), "{after:?}");
+    assert_eq!(before.iter().map(|p| restarts(&p.0)).collect::<Vec<_>>(), counts, "no container was restarted");
+    eventually(60, "the Service answering after the restart", || node.curl(&url)).await;
+
     // Deleting the Deployment removes its ReplicaSets and pods (garbage collection).
     node.kubectl(&["delete", "deployment", "web"]);
     node.kubectl(&["delete", "job", "client"]);
@@ -334,9 +389,6 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     .await;
 
     // Ctrl-C equivalent: kcluster stops cleanly.
-    let pid = child.id().unwrap();
-    run("kill", &["-TERM", &pid.to_string()]);
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-    assert!(matches!(status, Ok(Ok(s)) if s.success()), "kcluster did not stop cleanly: {status:?}\n{}", log_tail());
+    stop_kcluster(child, log_tail).await;
     cd.stop().await;
 }
