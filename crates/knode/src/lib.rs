@@ -172,13 +172,15 @@ impl Kubelet {
         &self.config
     }
 
-    /// Runs until `cancel` fires: registers the node, then renews its Lease, updates its
-    /// status, and runs its pods. Returns once every task has stopped.
+    /// Runs until `cancel` fires: runs its pods, and registers the node, then renews its
+    /// Lease and updates its status. Static pods start even while the API server does not
+    /// answer yet (registration keeps retrying), so a kubelet can run the control plane it
+    /// will register with. Returns once every task has stopped.
     ///
     /// # Errors
     ///
-    /// The runtime does not answer `Version`, or cancellation came before the node could
-    /// register. Later failures are logged and retried.
+    /// The runtime does not answer `Version`, or the kubelet API cannot listen. Later
+    /// failures are logged and retried.
     ///
     /// # Cancel safety
     ///
@@ -210,11 +212,6 @@ impl Kubelet {
             }
         }
         let host_ip = self.config.node_ip.unwrap_or_else(host::default_ip).to_string();
-        let node_uid = if self.config.register_node {
-            node::register(&self.client, &self.config, &cancel).await?
-        } else {
-            String::new()
-        };
 
         let allocatable: BTreeMap<_, _> = node::resource_list(&self.config.allocatable())
             .into_iter()
@@ -250,20 +247,21 @@ impl Kubelet {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(server::serve(listener, tls, api, cancel.clone()).instrument(tracing::info_span!("kubelet-api")));
         if self.config.register_node {
+            // Registration retries in the background: static pods (a self-hosted control
+            // plane among them) start before the API server answers. Heartbeats follow it.
+            let (client, config, runtime, images) =
+                (self.client.clone(), self.config.clone(), self.runtime.clone(), self.images.clone());
+            let cancel = cancel.clone();
             tasks.spawn(
-                lease::run(self.client.clone(), self.config.clone(), node_uid, cancel.clone())
-                    .instrument(tracing::info_span!("lease")),
-            );
-            tasks.spawn(
-                node::status_loop(
-                    self.client.clone(),
-                    self.config.clone(),
-                    self.runtime.clone(),
-                    self.images.clone(),
-                    host_ip,
-                    cancel.clone(),
-                )
-                .instrument(tracing::info_span!("node-status")),
+                async move {
+                    let Ok(node_uid) = node::register(&client, &config, &cancel).await else { return };
+                    let lease = lease::run(client.clone(), config.clone(), node_uid, cancel.clone())
+                        .instrument(tracing::info_span!("lease"));
+                    let status = node::status_loop(client, config, runtime, images, host_ip, cancel)
+                        .instrument(tracing::info_span!("node-status"));
+                    tokio::join!(lease, status);
+                }
+                .instrument(tracing::info_span!("node")),
             );
         }
         let (relist_tx, relist_rx) = tokio::sync::mpsc::channel(16);

@@ -47,6 +47,14 @@ fn start(live: &Live, fake: &FakeRuntime) -> Running {
 }
 
 fn start_with(live: &Live, fake: &FakeRuntime, tweak: impl FnOnce(&mut KubeletConfig)) -> Running {
+    start_with_client(live.client.clone(), fake, tweak)
+}
+
+fn start_with_client(
+    client: kwatch::http::Client,
+    fake: &FakeRuntime,
+    tweak: impl FnOnce(&mut KubeletConfig),
+) -> Running {
     let root = tempfile::tempdir().expect("tempdir");
     let mut config = KubeletConfig::new(NODE, NodeResources::new(4000, 8 << 30, 110));
     config.labels.insert("example.com/fake".into(), "true".into());
@@ -63,7 +71,7 @@ fn start_with(live: &Live, fake: &FakeRuntime, tweak: impl FnOnce(&mut KubeletCo
     tweak(&mut config);
     let kubelet = Kubelet::builder(config)
         .runtime(Arc::new(fake.clone()), Arc::new(fake.clone()))
-        .client(live.client.clone())
+        .client(client)
         .build()
         .expect("valid kubelet");
     let cancel = CancellationToken::new();
@@ -623,4 +631,70 @@ async fn kubectl_logs_reach_the_kubelet_through_the_api_server() {
     assert_eq!(out, "bye\n");
     assert!(started.elapsed() < Duration::from_secs(30));
     kubelet.stop().await;
+}
+
+/// The API server on `dir` and `port` with a fresh in-memory store.
+async fn api_server(dir: &std::path::Path, port: u16) -> (kapiserver::ApiServer, CancellationToken) {
+    use kstore::{Store, StoreConfig};
+    let store = Store::open(StoreConfig::single(1, None)).await.expect("test setup");
+    let cancel = CancellationToken::new();
+    let config = kapiserver::Config { data_dir: dir.join("data"), secure_port: port, ..kapiserver::Config::default() };
+    let backend = Arc::new(kstore::backend::EmbeddedBackend::new(Arc::new(store)));
+    (kapiserver::ApiServer::start(config, backend, cancel.clone()).await.expect("test setup"), cancel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_pods_start_before_the_api_server_answers() {
+    init_tracing();
+    // An API server's certificates and kubeconfig, then the server stops: the kubelet starts
+    // against an address nobody answers on, as a self-hosted control plane's kubelet does.
+    let dir = tempfile::tempdir().expect("test setup");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("test setup").local_addr().expect("test setup").port();
+    let (server, stop) = api_server(dir.path(), port).await;
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("test setup");
+    stop.cancel();
+    server.wait().await;
+    let client =
+        kwatch::http::Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).expect("test setup"))
+            .expect("test setup");
+
+    let manifests = tempfile::tempdir().expect("test setup");
+    std::fs::write(
+        manifests.path().join("apiserver.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n  hostNetwork: true\n  containers:\n  - name: apiserver\n    image: registry.k8s.io/kube-apiserver:v1.33.0\n",
+    )
+    .expect("test setup");
+    let fake = FakeRuntime::new();
+    let dir_path = manifests.path().to_owned();
+    let kubelet = start_with_client(client, &fake, |c| {
+        c.static_pod_path = Some(dir_path);
+        c.file_check_frequency = Duration::from_millis(500);
+    });
+    eventually(20, "the static pod running without an API server", || async {
+        let containers = fake.list_containers(ContainerFilter::default()).await.ok()?;
+        (containers.len() == 1 && containers[0].state == ContainerState::Running).then_some(())
+    })
+    .await;
+
+    // The API server comes up (same certificates, same port): the node registers and the
+    // static pod gets its mirror pod.
+    let (server, stop) = api_server(dir.path(), port).await;
+    let client =
+        kwatch::http::Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).expect("test setup"))
+            .expect("test setup");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+    let name = format!("kube-apiserver-{NODE}");
+    eventually(60, "the mirror pod Running", || async {
+        let p = pods.get_opt(&name).await.ok()??;
+        (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(())
+    })
+    .await;
+    let nodes: Api<kapi::k8s::api::core::v1::Node> = Api::all(client);
+    eventually(30, "the node registered", || async { nodes.get_opt(NODE).await.ok()? }).await;
+    let containers = fake.list_containers(ContainerFilter::default()).await.expect("test setup");
+    assert_eq!(containers.len(), 1, "the static pod was not started twice");
+    kubelet.stop().await;
+    stop.cancel();
+    server.wait().await;
 }
