@@ -318,10 +318,13 @@ impl Selector {
         let mut exprs = Vec::new();
         for r in &self.requirements {
             let op = match r.op {
-                Operator::Equals | Operator::DoubleEquals => {
+                // matchLabels holds one value per key: a second equality on the same key
+                // (`a=x,a=y`) becomes `a In (y)` so the conjunction keeps its meaning.
+                Operator::Equals | Operator::DoubleEquals if !labels.contains_key(&r.key) => {
                     labels.insert(r.key.clone(), r.values[0].clone());
                     continue;
                 }
+                Operator::Equals | Operator::DoubleEquals => "In",
                 Operator::In => "In",
                 Operator::NotIn | Operator::NotEquals => "NotIn",
                 Operator::Exists => "Exists",

@@ -219,6 +219,10 @@ fn to_label_selector_maps_not_equals_and_rejects_numeric() {
     let exprs = ls.match_expressions.unwrap();
     assert_eq!((exprs[0].operator.as_str(), exprs[0].values.as_deref()), ("NotIn", Some(&["b".to_string()][..])));
     assert!(sel("a>1").to_label_selector().is_err());
+    // Two equalities on one key: the second becomes an In expression, so nothing matches.
+    let twice = sel("in=,in=in").to_label_selector().unwrap();
+    let back = Selector::from_label_selector(Some(&twice)).unwrap();
+    assert!(!back.matches(&[("in", "in")]) && !back.matches(&[("in", "")]));
     assert!(Selector::nothing().to_label_selector().is_err());
 }
 
