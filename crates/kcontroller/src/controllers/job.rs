@@ -17,10 +17,10 @@ use kwatch::store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::pods::create_in_batches;
 use super::{BuildError, Context, Running};
 use crate::apps::expectations::Expectations;
 use crate::apps::job::{Finished, JobInput, plan};
-use crate::apps::replicaset::slow_start_batches;
 use crate::events::{EventSpec, Recorder, object_reference};
 use crate::runtime::{Action, Controller, ReconcileError, ReconcileResult, Request};
 
@@ -94,34 +94,20 @@ impl Reconciler {
         }
 
         if plan.create > 0 {
-            lock(&self.expectations).expect_creations(&key, plan.create, now);
             let params = PostParams::manager(CONTROLLER);
-            let mut remaining = plan.create;
-            for batch in slow_start_batches(plan.create) {
-                let results = join_all((0..batch).map(|_| pod_api.create(&plan.pod, &params))).await;
-                remaining -= batch;
-                let mut failed = 0;
-                for r in results {
-                    match r {
-                        Ok(p) => {
-                            let note = format!("Created pod: {}", p.name());
-                            self.event(&job, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
-                        }
-                        Err(e) => {
-                            failed += 1;
-                            lock(&self.expectations).creation_observed(&key);
-                            let note = format!("Error creating: {e}");
-                            self.event(&job, EventSpec::warning("FailedCreate", "Create", note)).await;
-                            failure.get_or_insert_with(|| e.to_string());
-                        }
+            let results =
+                create_in_batches(&pod_api, &plan.pod, &params, plan.create, &self.expectations, &key, now).await;
+            for r in results {
+                match r {
+                    Ok(p) => {
+                        let note = format!("Created pod: {}", p.name());
+                        self.event(&job, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
                     }
-                }
-                if failed > 0 {
-                    let mut e = lock(&self.expectations);
-                    for _ in 0..remaining {
-                        e.creation_observed(&key);
+                    Err(e) => {
+                        let note = format!("Error creating: {e}");
+                        self.event(&job, EventSpec::warning("FailedCreate", "Create", note)).await;
+                        failure.get_or_insert_with(|| e.to_string());
                     }
-                    break;
                 }
             }
         }

@@ -20,6 +20,7 @@ pub mod gc;
 pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
+mod pods;
 pub mod replicaset;
 pub mod serviceaccount;
 

@@ -20,12 +20,11 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use super::pods::create_in_batches;
 use super::{BuildError, Context, Running};
 use crate::apps::claim;
 use crate::apps::expectations::Expectations;
-use crate::apps::replicaset::{
-    ReplicaSetInput, ReplicaSetView, plan, slow_start_batches, to_replication_controller_status,
-};
+use crate::apps::replicaset::{ReplicaSetInput, ReplicaSetView, plan, to_replication_controller_status};
 use crate::events::{EventSpec, Recorder, object_reference};
 use crate::runtime::{Action, Controller, ReconcileError, ReconcileResult, Request};
 
@@ -123,37 +122,20 @@ impl<T: ReplicaKind> Reconciler<T> {
         }
 
         if plan.create > 0 {
-            lock(&self.expectations).expect_creations(&key, plan.create, now);
-            let mut remaining = plan.create;
             let params = PostParams::manager(T::CONTROLLER);
-            for batch in slow_start_batches(plan.create) {
-                let creates = (0..batch).map(|_| pod_api.create(&plan.pod, &params));
-                let results = join_all(creates).await;
-                remaining -= batch;
-                let mut failed = 0;
-                for r in results {
-                    match r {
-                        Ok(p) => {
-                            let note = format!("Created pod: {}", p.name());
-                            self.event(&obj, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
-                        }
-                        Err(e) => {
-                            failed += 1;
-                            // Nothing will be observed for a failed create.
-                            lock(&self.expectations).creation_observed(&key);
-                            let note = format!("Error creating: {e}");
-                            self.event(&obj, EventSpec::warning("FailedCreate", "Create", note)).await;
-                            failure.get_or_insert_with(|| e.to_string());
-                        }
+            let results =
+                create_in_batches(&pod_api, &plan.pod, &params, plan.create, &self.expectations, &key, now).await;
+            for r in results {
+                match r {
+                    Ok(p) => {
+                        let note = format!("Created pod: {}", p.name());
+                        self.event(&obj, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
                     }
-                }
-                if failed > 0 {
-                    // Slow start: stop after a failing batch; the skipped creates are not coming.
-                    let mut e = lock(&self.expectations);
-                    for _ in 0..remaining {
-                        e.creation_observed(&key);
+                    Err(e) => {
+                        let note = format!("Error creating: {e}");
+                        self.event(&obj, EventSpec::warning("FailedCreate", "Create", note)).await;
+                        failure.get_or_insert_with(|| e.to_string());
                     }
-                    break;
                 }
             }
         }

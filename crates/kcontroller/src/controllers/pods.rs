@@ -1,0 +1,43 @@
+//! Pod creation shared by the controllers that own pods (ReplicaSet, Job).
+
+use std::sync::Mutex;
+
+use futures_util::future::join_all;
+use kapi::k8s::api::core::v1::Pod;
+use kapi::k8s::jiff::Timestamp;
+use kwatch::http::{Api, ClientError, PostParams};
+
+use crate::apps::expectations::Expectations;
+use crate::apps::replicaset::slow_start_batches;
+
+/// Creates `count` copies of `pod` in slow-start batches, expecting them under `key` first;
+/// stops after a batch with a failure. Failed and skipped creates are marked observed (they
+/// will never be seen). Returns every attempted create's result, in order.
+pub(crate) async fn create_in_batches(
+    api: &Api<Pod>,
+    pod: &Pod,
+    params: &PostParams,
+    count: usize,
+    expectations: &Mutex<Expectations>,
+    key: &str,
+    now: Timestamp,
+) -> Vec<Result<Pod, ClientError>> {
+    let lock = || expectations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    lock().expect_creations(key, count, now);
+    let mut out = Vec::with_capacity(count);
+    let mut remaining = count;
+    for batch in slow_start_batches(count) {
+        let results = join_all((0..batch).map(|_| api.create(pod, params))).await;
+        remaining -= batch;
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        out.extend(results);
+        if failed > 0 {
+            let mut e = lock();
+            for _ in 0..failed + remaining {
+                e.creation_observed(key);
+            }
+            break;
+        }
+    }
+    out
+}
