@@ -13,7 +13,9 @@
 //! # Ok::<(), kcluster::flags::FlagError>(())
 //! ```
 
+pub mod cli;
 pub mod cluster;
+pub mod control_plane;
 pub mod dns;
 pub mod flags;
 pub mod serve;

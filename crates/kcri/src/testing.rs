@@ -192,19 +192,39 @@ state = "{state}"
         &self.socket
     }
 
-    /// Stops containerd and waits for it to exit.
-    /// Stops containerd, kills the shims of its containers (they outlive containerd by
-    /// design) and waits for it to exit.
+    /// Stops and removes every pod sandbox (their containers, and the network namespaces
+    /// CNI made for them), stops containerd and waits for it to exit; then kills whatever
+    /// is left of its shims and containers (they outlive containerd by design).
     pub async fn stop(mut self) {
+        let teardown = async {
+            use crate::RuntimeService;
+            let client = crate::Client::connect(format!("unix://{}", self.socket.display())).await.ok()?;
+            for sandbox in client.list_pod_sandbox(Default::default()).await.ok()? {
+                let _ = client.stop_pod_sandbox(sandbox.id.clone()).await;
+                let _ = client.remove_pod_sandbox(sandbox.id).await;
+            }
+            Some(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), teardown).await;
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         self.cleanup();
     }
 
     fn cleanup(&mut self) {
-        let _ = std::process::Command::new("pkill")
-            .args(["-9", "-f", &format!("containerd-shim-runc-v2 .*-address {}", self.socket.display())])
-            .output();
+        // A container's first process outlives its killed shim; killing it ends the
+        // container's PID namespace, so the shim's children go first.
+        let shims = std::process::Command::new("pgrep")
+            .args(["-f", &format!("containerd-shim-runc-v2 .*-address {}", self.socket.display())])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for shim in shims.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let children = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children")).unwrap_or_default();
+            for pid in children.split_whitespace().chain([shim]) {
+                let _ = std::process::Command::new("kill").args(["-9", pid]).output();
+            }
+        }
         if let Some(ns) = self.netns.take() {
             let _ = std::process::Command::new("ip").args(["netns", "delete", &ns]).output();
         }

@@ -80,9 +80,18 @@ async fn backend(args: &Args) -> Result<DynBackend, Box<dyn std::error::Error>> 
     }
     // Several members: requests are spread over those that answer, so losing a minority
     // of an etcd cluster does not stop the API server.
-    match RemoteBackend::connect_cluster(&args.etcd_servers).await {
-        Ok(b) => Ok(Arc::new(b)),
-        Err(e) => Err(format!("no etcd server reachable at {}: {e}", args.etcd_servers.join(",")).into()),
+    // The store may be starting beside us (static pods start together): wait for it for a
+    // while, as kube-apiserver does, rather than exit into a restart back-off.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match RemoteBackend::connect_cluster(&args.etcd_servers).await {
+            Ok(b) => return Ok(Arc::new(b)),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(format!("no etcd server reachable at {}: {e}", args.etcd_servers.join(",")).into());
+            }
+            Err(e) => tracing::warn!(error = %e, "waiting for the store"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
