@@ -18,4 +18,5 @@ pub mod cluster;
 pub mod control_plane;
 pub mod dns;
 pub mod flags;
+pub mod node;
 pub mod serve;

@@ -15,13 +15,11 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use kapi::quantity::Quantity;
 use kcluster::flags::{hostname, parse_duration};
-use knode::{Kubelet, KubeletConfig, NodeResources};
+use knode::{Kubelet, KubeletConfig};
 use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
@@ -113,17 +111,6 @@ struct Args {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-fn capacity(args: &Args) -> Result<NodeResources, BoxError> {
-    let mut r = NodeResources::from_host(args.max_pods)?;
-    if let Some(cpu) = &args.fake_cpu {
-        r.cpu_millis = cpu.parse::<Quantity>().map_err(|e| format!("--fake-cpu: {e}"))?.milli_value()?;
-    }
-    if let Some(mem) = &args.fake_memory {
-        r.memory_bytes = mem.parse::<Quantity>().map_err(|e| format!("--fake-memory: {e}"))?.value()?;
-    }
-    Ok(r)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
@@ -137,19 +124,12 @@ async fn main() -> Result<(), BoxError> {
     let client = kwatch::http::Client::new(&kube)?;
     let node_name = args.hostname_override.clone().unwrap_or_else(hostname).to_lowercase();
 
-    let endpoint = args.container_runtime_endpoint.as_str();
-    let socket = endpoint.strip_prefix("unix://").unwrap_or(endpoint);
-    let (runtime, images): (Arc<dyn kcri::RuntimeService>, Arc<dyn kcri::ImageService>) =
-        if args.fake_runtime || endpoint == "fake" || !std::path::Path::new(socket).exists() {
-            tracing::warn!(endpoint, "using the in-memory fake runtime: no containers will really run");
-            let fake = kcri::fake::FakeRuntime::new();
-            (Arc::new(fake.clone()), Arc::new(fake))
-        } else {
-            let c = Arc::new(kcri::Client::connect(endpoint).await?);
-            (c.clone(), c)
-        };
+    let (runtime, images) = kcluster::node::runtime(&args.container_runtime_endpoint, args.fake_runtime).await?;
 
-    let mut config = KubeletConfig::new(node_name, capacity(&args)?);
+    let mut config = KubeletConfig::new(
+        node_name,
+        kcluster::node::capacity(args.max_pods, args.fake_cpu.as_deref(), args.fake_memory.as_deref())?,
+    );
     config.labels = knode::config::parse_labels(&args.node_labels)?;
     config.taints = knode::config::parse_taints(&args.register_with_taints)?;
     config.register_node = args.register_node;
