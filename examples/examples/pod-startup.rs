@@ -14,6 +14,7 @@
 //!
 //! Prints one line: `runtime=… nodes=… pods=… p50_ms=… p99_ms=… max_ms=… total_s=… bound_p50_ms=…
 //! bound_p99_ms=…` (the `bound_` figures: until the watch sees the pod bound to a node).
+//! `--requests` also prints the API server's request counts by verb and resource to stderr.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -178,6 +179,16 @@ async fn main() -> Result<(), BoxError> {
         percentile(&sched, 0.5),
         percentile(&sched, 0.99)
     );
+    if args.iter().any(|a| a == "--requests") {
+        // Where the API server's work went: requests by verb and resource, to stderr.
+        let resp = cluster.client().send(hyper::Method::GET, "/metrics", None).await?;
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
+        for line in String::from_utf8_lossy(&body).lines() {
+            if line.starts_with("apiserver_request_total{") {
+                eprintln!("{line}");
+            }
+        }
+    }
     if containerd.is_some() {
         // Stop the containers before containerd goes away.
         for i in 0..pods {

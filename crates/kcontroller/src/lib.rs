@@ -70,6 +70,7 @@
 //! - [`finalizer`]: cleanup before deletion.
 //! - [`controllers`]: the built-in controllers; [`manager`] runs them together.
 //! - [`discovery`]: which resources the server serves.
+//! - [`volume`]: binding claims to volumes (the PV controller's decisions).
 
 #![forbid(unsafe_code)]
 
@@ -82,4 +83,5 @@ pub mod informers;
 pub mod leader;
 pub mod manager;
 pub mod runtime;
+pub mod volume;
 pub mod workqueue;

@@ -192,12 +192,15 @@ async fn iptables_agent_follows_the_api_server() {
         svcs.create(&service("api", false), &PostParams::default()).await.unwrap().spec.unwrap().cluster_ip;
     let cluster_ip = cluster_ip.unwrap();
     slices.create(&slice("api", &["10.244.1.5"]), &PostParams::default()).await.unwrap();
-    let saved = eventually(15, "service rules", || {
+    let jumps = ["-A PREROUTING -j KUBE-SERVICES", "-A POSTROUTING -j KUBE-POSTROUTING", "-A FORWARD -j KUBE-FORWARD"];
+    // The first full sync restores the chains, then inserts the jumps to them: wait for both.
+    let saved = eventually(15, "service rules and the jumps to them", || {
         let s = save();
-        (s.contains(&format!("-d {cluster_ip}/32")) && s.contains("--to-destination 10.244.1.5:8080")).then_some(s)
+        let rules = s.contains(&format!("-d {cluster_ip}/32")) && s.contains("--to-destination 10.244.1.5:8080");
+        (rules && jumps.iter().all(|j| s.contains(j))).then_some(s)
     })
     .await;
-    for jump in ["-A PREROUTING -j KUBE-SERVICES", "-A POSTROUTING -j KUBE-POSTROUTING", "-A FORWARD -j KUBE-FORWARD"] {
+    for jump in jumps {
         assert_eq!(saved.matches(jump).count(), 1, "{jump}:\n{saved}");
     }
     slices.delete("api-abc", &DeleteParams::default()).await.unwrap();

@@ -25,6 +25,10 @@ use crate::framework::{
 use crate::scheduler::{Outcome, Scheduler, SchedulerHandle};
 use crate::types::PodInfo;
 
+mod volumes;
+
+pub use volumes::ApiVolumeBinder;
+
 /// Errors of the API-server driver.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,11 +68,16 @@ impl BindPlugin for ApiBinder {
     }
 }
 
-/// The default plugins with [`ApiBinder`] as `DefaultBinder`.
+/// The default plugins with [`ApiBinder`] as `DefaultBinder` and [`ApiVolumeBinder`]
+/// doing VolumeBinding's PreBind.
 pub fn registry(client: &Client) -> Registry {
     let mut r = crate::plugins::default_registry();
     let binder = ApiBinder { client: client.clone() };
     r.register("DefaultBinder", move |_| Ok(PluginHandle::of(binder.clone()).bind().build()));
+    let volumes: Arc<dyn crate::plugins::volumebinding::VolumeBinder> = Arc::new(ApiVolumeBinder::new(client.clone()));
+    r.register(crate::plugins::volumebinding::NAME, move |args| {
+        crate::plugins::volumebinding::factory_with_binder(args, Arc::clone(&volumes))
+    });
     r
 }
 

@@ -121,3 +121,127 @@ async fn binds_pending_pods_and_retries_unschedulable_ones() {
     cancel.cancel();
     scheduler.await.unwrap();
 }
+
+/// VolumeBinding against the API server, with the PV controller of kcontroller: a claim
+/// whose class waits for its first consumer is bound to the volume on the node the pod
+/// lands on (the scheduler writes the choice, the controller completes it); a claim of an
+/// immediate class is bound with no pod at all, and its volume is released when it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_bound_to_volumes_on_the_chosen_node() {
+    use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use kapi::k8s::api::storage::v1::StorageClass;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
+    let server =
+        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
+
+    // The PV controller, as kube-controller-manager runs it.
+    let controller_informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
+    let ctx = kcontroller::controllers::Context::new(
+        client.clone(),
+        controller_informers.clone(),
+        kcontroller::runtime::ControllerMetrics::default(),
+        "test",
+    )
+    .unwrap();
+    let pv_controller =
+        tokio::spawn(kcontroller::controllers::build("persistentvolume-binder", &ctx, cancel.clone()).unwrap());
+    controller_informers.start(cancel.clone());
+
+    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
+    let registry = ksched::kube::registry(&client);
+    let scheduler = tokio::spawn({
+        let (client, cancel) = (client.clone(), cancel.clone());
+        async move {
+            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, None, cancel).await.unwrap();
+        }
+    });
+    add_node(&client, "n1", "4").await;
+    add_node(&client, "n2", "4").await;
+
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    let class = json!({"metadata": {"name": "local"}, "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer"});
+    classes.create(&serde_json::from_value(class).unwrap(), &PostParams::default()).await.unwrap();
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let local_pv = |name: &str, size: &str, node: &str| {
+        serde_json::from_value::<PersistentVolume>(json!({"metadata": {"name": name}, "spec": {
+            "capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"], "storageClassName": "local",
+            "persistentVolumeReclaimPolicy": "Retain", "local": {"path": format!("/mnt/{name}")},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}))
+        .unwrap()
+    };
+    // Only n2's volume is large enough.
+    for pv in [local_pv("small-n1", "1Gi", "n1"), local_pv("big-n2", "10Gi", "n2")] {
+        volumes.create(&pv, &PostParams::default()).await.unwrap();
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let claim = |name: &str, class: &str| {
+        serde_json::from_value::<PersistentVolumeClaim>(json!({"metadata": {"name": name}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+            "resources": {"requests": {"storage": "5Gi"}}}}))
+        .unwrap()
+    };
+    claims.create(&claim("data", "local"), &PostParams::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = claims.get("data").await.unwrap();
+    assert!(pending.spec.unwrap().volume_name.is_none(), "waits for its first consumer");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod = json!({"metadata": {"name": "db"}, "spec": {
+        "containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}],
+        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}});
+    pods.create(&serde_json::from_value(pod).unwrap(), &PostParams::default()).await.unwrap();
+    let node = eventually("the pod bound", || async { pods.get("db").await.unwrap().spec.unwrap().node_name }).await;
+    assert_eq!(node, "n2", "the node with a volume that fits");
+    let bound = claims.get("data").await.unwrap();
+    assert_eq!(bound.spec.as_ref().unwrap().volume_name.as_deref(), Some("big-n2"), "bound before the pod");
+    assert_eq!(bound.status.as_ref().unwrap().phase.as_deref(), Some("Bound"));
+    let annotations = bound.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get("pv.kubernetes.io/bind-completed").map(String::as_str), Some("yes"));
+    let pv = volumes.get("big-n2").await.unwrap();
+    let claim_ref = pv.spec.as_ref().unwrap().claim_ref.clone().unwrap();
+    assert_eq!((claim_ref.name.as_deref(), claim_ref.uid.as_deref()), (Some("data"), bound.metadata.uid.as_deref()));
+    eventually("big-n2 Bound", || async {
+        let pv = volumes.get("big-n2").await.unwrap();
+        (pv.status.unwrap().phase.as_deref() == Some("Bound")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        volumes.get("small-n1").await.unwrap().status.unwrap().phase.as_deref(),
+        Some("Available"),
+        "the other volume is untouched"
+    );
+
+    // An immediate claim (no class) is bound by the controller alone, and releases its
+    // volume when deleted.
+    let plain = serde_json::from_value::<PersistentVolume>(json!({"metadata": {"name": "plain"}, "spec": {
+        "capacity": {"storage": "8Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+        "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": "/tmp/plain"}}}))
+    .unwrap();
+    volumes.create(&plain, &PostParams::default()).await.unwrap();
+    claims.create(&claim("now", ""), &PostParams::default()).await.unwrap();
+    eventually("claim now bound to plain", || async {
+        let c = claims.get("now").await.unwrap();
+        let phase = c.status.as_ref().and_then(|s| s.phase.clone());
+        (c.spec.unwrap().volume_name.as_deref() == Some("plain") && phase.as_deref() == Some("Bound")).then_some(())
+    })
+    .await;
+    claims.delete("now", &Default::default()).await.unwrap();
+    eventually("plain Released", || async {
+        let pv = volumes.get("plain").await.unwrap();
+        (pv.status.unwrap().phase.as_deref() == Some("Released")).then_some(())
+    })
+    .await;
+
+    cancel.cancel();
+    scheduler.await.unwrap();
+    pv_controller.await.unwrap().unwrap();
+}

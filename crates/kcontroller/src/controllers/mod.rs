@@ -23,6 +23,7 @@ pub mod nodelifecycle;
 mod pods;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod volume;
 
 /// What every built-in controller is built from.
 #[derive(Debug, Clone)]
@@ -90,6 +91,7 @@ pub const NAMES: &[&str] = &[
     "job",
     "namespace",
     "node-lifecycle",
+    "persistentvolume-binder",
     "replicaset",
     "replicationcontroller",
     "serviceaccount",
@@ -107,6 +109,7 @@ pub fn build(name: &str, ctx: &Context, cancel: tokio_util::sync::CancellationTo
         "job" => job::build(ctx, cancel),
         "namespace" => namespace::build(ctx, cancel),
         "node-lifecycle" => nodelifecycle::build(ctx, cancel),
+        "persistentvolume-binder" => volume::build(ctx, cancel),
         "replicaset" => replicaset::build::<kapi::k8s::api::apps::v1::ReplicaSet>(ctx, cancel),
         "replicationcontroller" => replicaset::build::<kapi::k8s::api::core::v1::ReplicationController>(ctx, cancel),
         "serviceaccount" => serviceaccount::build(ctx, cancel),
