@@ -1,4 +1,4 @@
-//! Shared flag handling and the metrics endpoint of the kcluster binaries.
+//! What the kcluster binaries share, so each binary stays flag parsing and composition.
 //!
 //! ```
 //! use kcluster::flags::{parse_initial_cluster, parse_urls};
@@ -12,6 +12,13 @@
 //! assert_ne!(kstore::member_id_for_peer(peers[0].1), kstore::member_id_for_peer(peers[1].1));
 //! # Ok::<(), kcluster::flags::FlagError>(())
 //! ```
+//!
+//! - [`cluster`]: the whole cluster in one process (`kcluster up`).
+//! - [`control_plane`]: the control plane as static pods of a kubelet, and their image.
+//! - [`cli`]: the `kcluster` subcommands.
+//! - [`dns`]: the cluster DNS server.
+//! - [`node`]: the kubelet binary's runtime and capacity.
+//! - [`flags`], [`serve`]: upstream flag formats; metrics and health endpoints.
 
 pub mod cli;
 pub mod cluster;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use kapi::ObjectKey;
-use kapi::k8s::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use kapi::k8s::api::core::v1::{Namespace, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod};
 use kapi::k8s::api::policy::v1::PodDisruptionBudget;
 use kapi::k8s::api::storage::v1::StorageClass;
 use kcontroller::events::{EventSpec, Recorder, object_reference};
@@ -140,13 +140,40 @@ fn key_of<K: Object>(o: &K) -> String {
     format!("{}/{}", o.namespace().unwrap_or(""), o.name())
 }
 
+/// Events waiting to be written; more are dropped, as upstream's event broadcaster does.
+const EVENT_QUEUE: usize = 1000;
+
+/// Writes events one at a time from a queue, so that a burst of them (one `Scheduled` per
+/// bound pod) never delays the conditions `report` writes.
+fn event_writer(client: &Client, cancel: CancellationToken) -> impl Fn(ObjectReference, EventSpec) + use<> {
+    let recorder = Recorder::new(client.clone(), "default-scheduler", "default-scheduler");
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(ObjectReference, EventSpec)>(EVENT_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let (regarding, spec) = tokio::select! {
+                () = cancel.cancelled() => return,
+                e = rx.recv() => match e { Some(e) => e, None => return },
+            };
+            if let Err(e) = recorder.publish(&regarding, &spec).await {
+                tracing::debug!(reason = %spec.reason, error = %e, "event not written");
+            }
+        }
+    });
+    move |regarding, spec| {
+        if tx.try_send((regarding, spec)).is_err() {
+            tracing::debug!("event dropped: the event queue is full");
+        }
+    }
+}
+
 /// Reports outcomes on the pods: conditions, nominations, evictions and events.
 async fn report(
     client: Client,
     mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
     pods: kwatch::store::Store<Pod>,
+    cancel: CancellationToken,
 ) {
-    let recorder = Recorder::new(client.clone(), "default-scheduler", "default-scheduler");
+    let event = event_writer(&client, cancel);
     while let Some(o) = outcomes.recv().await {
         let (key, message, reason) = match &o {
             Outcome::Bound { pod, node } => (pod.clone(), node.clone(), "Scheduled"),
@@ -159,8 +186,7 @@ async fn report(
         if let Outcome::Bound { node, .. } = &o {
             if let Some(p) = &cached {
                 let note = format!("Successfully assigned {ns}/{name} to {node}");
-                let _ =
-                    recorder.publish(&object_reference(&**p), &EventSpec::normal("Scheduled", "Binding", note)).await;
+                event(object_reference(&**p), EventSpec::normal("Scheduled", "Binding", note));
             }
             continue;
         }
@@ -190,9 +216,7 @@ async fn report(
                         "Preempted by pod {} on node {n}",
                         cached.as_ref().and_then(|p| p.metadata.uid.clone()).unwrap_or_default()
                     );
-                    let _ = recorder
-                        .publish(&object_reference(&*vp), &EventSpec::normal("Preempted", "Preempting", note))
-                        .await;
+                    event(object_reference(&*vp), EventSpec::normal("Preempted", "Preempting", note));
                 }
             }
         }
@@ -210,9 +234,7 @@ async fn report(
             }
         }
         if let Some(p) = &cached {
-            let _ = recorder
-                .publish(&object_reference(&**p), &EventSpec::warning("FailedScheduling", "Scheduling", message))
-                .await;
+            event(object_reference(&**p), EventSpec::warning("FailedScheduling", "Scheduling", message));
         }
     }
 }
@@ -308,7 +330,7 @@ pub async fn run(
     let (pod_store, node_store) = (pods.store(), nodes.store());
     let _ = tokio::join!(pod_store.wait_until_synced(), node_store.wait_until_synced());
     info!("caches synced, scheduling");
-    let reporter = tokio::spawn(report(client, outcomes, pods.store()));
+    let reporter = tokio::spawn(report(client, outcomes, pods.store(), cancel.clone()));
     scheduler.run(cancel).await;
     reporter.abort();
     Ok(())
