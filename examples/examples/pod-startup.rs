@@ -57,6 +57,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // Logs only when asked (`RUST_LOG=knode=info`), on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let real = args.iter().any(|a| a == "--containerd");
     let (nodes, pods) =
