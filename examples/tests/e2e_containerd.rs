@@ -2,8 +2,9 @@
 //! --proxy-mode nftables`) inside the network namespace of a containerd started for the
 //! test, and the real kubectl drives it. A Deployment of busybox httpd behind a ClusterIP
 //! Service is reached from the node through kube-proxy's nftables rules and from a Job's pod
-//! through cluster DNS; a static pod shows as a mirror pod; then scaling, a rollout and its undo, garbage collection, and a
-//! killed container's restart.
+//! through cluster DNS; a static pod shows as a mirror pod; a pod writes into a local
+//! PersistentVolume bound for it; then scaling, a rollout and its undo, garbage collection,
+//! and a killed container's restart.
 //!
 //! Needs root, containerd, runc, ctr, the CNI plugins, nft, curl, busybox-static and the real
 //! kubectl; nothing outside the test's network namespace changes.
@@ -133,6 +134,53 @@ spec:
         image: kcri.test/busybox:1
         command: [sh, -c, 'cat /etc/resolv.conf && nslookup web.default.svc.cluster.local && ip=$(nslookup web.default.svc.cluster.local | awk "/^Address/ {a=\$2} END {print a}") && echo "service at $ip" && wget -qO- "http://$ip/"']
 "#;
+
+fn local_volume(path: &str) -> String {
+    format!(
+        r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: local}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: local-disk}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: local
+  local: {{path: {path}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{{key: kubernetes.io/hostname, operator: In, values: [node-1]}}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: w
+    image: kcri.test/busybox:1
+    command: [sh, -c, 'echo written by $(hostname) > /data/hello']
+    volumeMounts: [{{name: d, mountPath: /data}}]
+  volumes:
+  - name: d
+    persistentVolumeClaim: {{claimName: data}}
+"#
+    )
+}
 
 const LIVENESS_POD: &str = r#"apiVersion: v1
 kind: Pod
@@ -359,6 +407,23 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     })
     .await;
     node.kubectl(&["delete", "pod", "liveness", "--wait=false"]);
+
+    // A local PersistentVolume of a class that waits for its first consumer: the scheduler
+    // picks the volume with the pod's node, the PV controller binds the claim, and what
+    // the pod writes lands in the volume's directory on the node.
+    let disk = dir.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    node.kubectl_stdin(&["apply", "-f", "-"], Some(&local_volume(disk.to_str().unwrap())));
+    eventually(60, "the writer pod Succeeded", || {
+        let phase = node.kubectl(&["get", "pod", "writer", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Succeeded").then_some(())
+    })
+    .await;
+    let claim = node.kubectl(&["get", "pvc", "data", "-o", "jsonpath={.status.phase} {.spec.volumeName}"]);
+    assert_eq!(claim, "Bound local-disk");
+    let written = std::fs::read_to_string(disk.join("hello")).unwrap();
+    assert_eq!(written.trim(), "written by writer", "the pod wrote into the volume");
+    node.kubectl(&["delete", "pod", "writer"]);
 
     // 5. A restart on the same data directory keeps the objects, and the kubelet takes the
     // running containers back instead of starting new ones.
