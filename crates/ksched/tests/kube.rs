@@ -189,10 +189,16 @@ async fn claims_are_bound_to_volumes_on_the_chosen_node() {
             "resources": {"requests": {"storage": "5Gi"}}}}))
         .unwrap()
     };
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
     claims.create(&claim("data", "local"), &PostParams::default()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pending = claims.get("data").await.unwrap();
     assert!(pending.spec.unwrap().volume_name.is_none(), "waits for its first consumer");
+    eventually("a WaitForFirstConsumer event", || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        list.items.iter().any(|e| e.reason.as_deref() == Some("WaitForFirstConsumer")).then_some(())
+    })
+    .await;
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod = json!({"metadata": {"name": "db"}, "spec": {

@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{BuildError, Context, Running};
+use crate::events::{EventSpec, Recorder, object_reference};
 use crate::runtime::{Action, Controller, ReconcileError, ReconcileResult, Request};
 use crate::volume::{
     ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ClaimPlan, VolumePlan, claim_class, claim_ref, plan_claim,
@@ -32,6 +33,7 @@ const RESYNC: Duration = Duration::from_secs(15);
 
 struct Binder {
     client: Client,
+    recorder: Recorder,
     claims: Store<PersistentVolumeClaim>,
     volumes: Store<PersistentVolume>,
     classes: Store<StorageClass>,
@@ -56,8 +58,17 @@ impl Binder {
         let class = (!class_name.is_empty()).then(|| self.classes.get(&ObjectKey::new(None, &class_name))).flatten();
         match plan_claim(&pvc, &self.all_volumes(), class.as_deref()) {
             ClaimPlan::Nothing => Ok(Action::Done),
-            ClaimPlan::Pending(reason) => {
-                tracing::debug!(claim = %req.key, reason, "claim pending");
+            ClaimPlan::Pending(message) => {
+                tracing::debug!(claim = %req.key, message, "claim pending");
+                // Upstream's events; repeats become one series, not a flood.
+                let spec = if message.contains("first consumer") {
+                    EventSpec::normal("WaitForFirstConsumer", "Binding", message)
+                } else {
+                    EventSpec::warning("FailedBinding", "Binding", message)
+                };
+                if let Err(e) = self.recorder.publish(&object_reference(&*pvc), &spec).await {
+                    tracing::debug!(claim = %req.key, error = %e, "event not written");
+                }
                 self.set_claim_phase(&pvc, "Pending").await?;
                 Ok(Action::RequeueAfter(RESYNC))
             }
@@ -212,6 +223,7 @@ pub fn build(ctx: &Context, cancel: CancellationToken) -> Result<Running, BuildE
     let classes = ctx.informers.get::<StorageClass>()?;
     let binder = Arc::new(Binder {
         client: ctx.client.clone(),
+        recorder: Recorder::new(ctx.client.clone(), "persistentvolume-controller", ctx.instance.clone()),
         claims: claims.store(),
         volumes: volumes.store(),
         classes: classes.store(),
