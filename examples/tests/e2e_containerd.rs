@@ -343,8 +343,9 @@ async fn deployment_service_dns_and_rollouts_on_containerd_with_nftables() {
     assert!(client_log.contains(&format!("service at {cluster_ip}")), "{client_log}");
     assert!(names.iter().any(|n| client_log.contains(n.as_str())), "{client_log}");
 
-    // The httpd output reaches kubectl logs.
-    let logs = node.kubectl(&["logs", "deployment/web"]);
+    // The httpd output reaches kubectl logs. All pods' logs: `logs deployment/web` shows
+    // one pod, which may not be one the requests went to.
+    let logs = node.kubectl(&["logs", "-l", "app=web", "--tail=-1"]);
     assert!(logs.contains("response:200") || logs.contains("GET /"), "httpd logged nothing: {logs:?}");
 
     // 6. The static pod runs and shows as a mirror pod, with its logs.
