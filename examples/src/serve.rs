@@ -73,3 +73,22 @@ pub async fn serve_metrics(
     });
     Ok(local)
 }
+
+/// A token cancelled on the first Ctrl-C or SIGTERM: every binary's shutdown signal.
+/// Call it inside the runtime.
+///
+/// # Errors
+/// The SIGTERM handler cannot be installed.
+pub fn shutdown_signal() -> std::io::Result<CancellationToken> {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.cancel();
+    });
+    Ok(cancel)
+}

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use clap::Parser;
 use kcluster::dns::DnsServer;
 use kcontroller::informers::Informers;
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -46,17 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => kwatch::http::Config::infer()?,
     };
     let client = kwatch::http::Client::new(&kube)?;
-    let cancel = CancellationToken::new();
+    let cancel = kcluster::serve::shutdown_signal()?;
     let mut registry = prometheus_client::registry::Registry::default();
     let informers = Informers::new(client, kwatch::metrics::Metrics::register(&mut registry));
     let server = DnsServer::start(args.listen, &args.cluster_domain, &informers, cancel.clone()).await?;
     informers.start(cancel.clone());
     tracing::info!(addr = %server.local_addr(), zone = %args.cluster_domain, "serving DNS");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    cancel.cancel();
+    cancel.cancelled().await;
     Ok(())
 }

@@ -18,7 +18,6 @@ use kstore::grpc::{ClusterInfo, MemberInfo, Server};
 use kstore::member_id_for_peer;
 use kstore::{Store, StoreConfig};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -105,7 +104,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let store = Arc::new(Store::open(cfg).await?);
-    let stop = CancellationToken::new();
+    let stop = kcluster::serve::shutdown_signal()?;
     let mut servers = Vec::new();
     for addr in client_addrs {
         let listener = TcpListener::bind(addr).await?;
@@ -115,13 +114,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         servers.push(tokio::spawn(server.serve(listener, stop.clone())));
     }
     tracing::info!(name = %args.name, id = format!("{id:x}"), "kstore-server ready to serve client requests");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    stop.cancelled().await;
     tracing::info!("shutting down");
-    stop.cancel();
     for s in servers {
         s.await??;
     }

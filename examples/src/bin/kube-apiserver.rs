@@ -15,7 +15,6 @@ use kapiserver::kubelet::KubeletClientConfig;
 use kapiserver::{ApiServer, Config};
 use kstore::backend::{DynBackend, EmbeddedBackend, RemoteBackend};
 use kstore::{Store, StoreConfig};
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -102,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let backend = backend(&args).await?;
-    let cancel = CancellationToken::new();
+    let cancel = kcluster::serve::shutdown_signal()?;
     let config = Config {
         bind_address: args.bind_address,
         secure_port: args.secure_port,
@@ -127,12 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("kubeconfig written to {}", path.display());
     }
     println!("serving on {}", server.url());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    cancel.cancel();
+    cancel.cancelled().await;
     server.wait().await;
     Ok(())
 }

@@ -20,7 +20,6 @@ use kcluster::flags::{hostname, parse_duration};
 use kcontroller::leader::LeaderElectionConfig;
 use kcontroller::manager::{self, ManagerConfig};
 use prometheus_client::registry::Registry;
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -99,17 +98,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     mc.selected()?;
 
-    let cancel = CancellationToken::new();
+    let cancel = kcluster::serve::shutdown_signal()?;
     let mut registry = Registry::default();
-    let stop = cancel.clone();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        stop.cancel();
-    });
     let manager = manager::Manager::new(client, mc, &mut registry)?;
     let registry = Arc::new(registry);
     let addr = kcluster::serve::serve_metrics(args.metrics_bind_address, registry, cancel.clone()).await?;

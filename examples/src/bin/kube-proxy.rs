@@ -22,7 +22,6 @@ use kproxy::agent::{Agent, AgentConfig, ProxyMetrics, ProxyMode, SystemRunner};
 use kproxy::model::{Cidr, ProxyConfig};
 use kwatch::http::Api;
 use prometheus_client::registry::Registry;
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -118,16 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     config.sync_period = args.sync_period;
     config.ipvs_scheduler = kproxy::ipvs::Scheduler::parse(&args.ipvs_scheduler)?;
 
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        stop.cancel();
-    });
+    let cancel = kcluster::serve::shutdown_signal()?;
     let mut registry = Registry::default();
     let informer_metrics = kwatch::metrics::Metrics::register(&mut registry);
     let metrics = ProxyMetrics::register(&mut registry);

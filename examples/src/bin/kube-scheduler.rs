@@ -79,16 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Fail early on a bad configuration rather than after winning the election.
     config.build_profiles(&registry)?;
 
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        stop.cancel();
-    });
+    let cancel = kcluster::serve::shutdown_signal()?;
     let mut metrics = Registry::default();
     let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut metrics));
     let scheduler_metrics = ksched::scheduler::SchedulerMetrics::register(&mut metrics);

@@ -20,7 +20,6 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use kcluster::flags::{hostname, parse_duration};
 use knode::{Kubelet, KubeletConfig};
-use tokio_util::sync::CancellationToken;
 
 // mimalloc: glibc malloc (allocation, free, consolidation) took about 13% of
 // kstore-server's CPU samples under etcd-bench's put load.
@@ -150,16 +149,7 @@ async fn main() -> Result<(), BoxError> {
     config.resolv_conf = args.resolv_conf.clone();
     let kubelet = Kubelet::builder(config).runtime(runtime, images).client(client).build()?;
 
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        stop.cancel();
-    });
+    let cancel = kcluster::serve::shutdown_signal()?;
     kubelet.run(cancel).await?;
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use crate::cluster::{Cluster, ClusterConfig, NodesConfig, RuntimeChoice};
 use kproxy::agent::ProxyMode;
-use tokio_util::sync::CancellationToken;
 
 /// `kcluster up`.
 #[derive(Debug, clap::Args)]
@@ -73,16 +72,7 @@ pub enum Proxy {
 
 /// Runs `kcluster up` until Ctrl-C or SIGTERM.
 pub async fn up(args: Up) -> Result<(), super::BoxError> {
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        stop.cancel();
-    });
+    let cancel = crate::serve::shutdown_signal()?;
     let config = ClusterConfig {
         data_dir: args.data_dir,
         port: args.port,
