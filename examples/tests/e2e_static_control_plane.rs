@@ -35,22 +35,23 @@ impl Node {
             .unwrap_or_else(|e| panic!("{program}: {e}"))
     }
 
-    /// kubectl's output, or `None` when it failed (the API server may be restarting).
-    fn kubectl(&self, args: &[&str]) -> Option<String> {
+    fn kubectl_output(&self, args: &[&str]) -> Output {
         let mut all = vec!["--kubeconfig", self.kubeconfig.to_str().unwrap(), "--request-timeout=5s"];
         all.extend_from_slice(args);
-        let out = self.output(KUBECTL, &all);
+        self.output(KUBECTL, &all)
+    }
+
+    /// kubectl's output, or `None` when it failed (the API server may be restarting).
+    fn kubectl(&self, args: &[&str]) -> Option<String> {
+        let out = self.kubectl_output(args);
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     #[track_caller]
     fn kubectl_ok(&self, args: &[&str]) -> String {
-        self.kubectl(args).unwrap_or_else(|| {
-            let mut all = vec!["--kubeconfig", self.kubeconfig.to_str().unwrap()];
-            all.extend_from_slice(args);
-            let out = self.output(KUBECTL, &all);
-            panic!("kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr))
-        })
+        let out = self.kubectl_output(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }
 

@@ -126,6 +126,43 @@ impl Config {
         ServiceAllocator::new(&self.service_cluster_ip_range, &self.service_node_port_range)?;
         Ok(())
     }
+
+    /// The address advertised to clients: `advertise_address`, else the bind address
+    /// (loopback for the wildcard).
+    pub fn advertised(&self) -> IpAddr {
+        self.advertise_address.unwrap_or(match self.bind_address {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        })
+    }
+
+    /// Creates the CA and the serving certificate (for localhost, the `kubernetes` service
+    /// names and address, and the advertised address) in the data directory unless they
+    /// exist, as [`ApiServer::start`] does first. Installers call it to lay the
+    /// certificates out before the server runs.
+    ///
+    /// # Errors
+    /// A bad service range, or files that cannot be written.
+    pub fn ensure_pki(&self) -> Result<Pki, ServerError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(io_err(&self.data_dir))?;
+        let pki = Pki::under(&self.data_dir);
+        let services = ServiceAllocator::new(&self.service_cluster_ip_range, &self.service_node_port_range)?;
+        let mut hosts: Vec<String> = [
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "127.0.0.1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        hosts.push(self.advertised().to_string());
+        hosts.push(services.first_ip().to_string());
+        tls::ensure_generated(&pki, &hosts)?;
+        Ok(pki)
+    }
 }
 
 /// A running API server.
@@ -146,27 +183,9 @@ impl ApiServer {
     /// Starts serving `backend` with `config` until `cancel`.
     pub async fn start(config: Config, backend: DynBackend, cancel: CancellationToken) -> Result<Self, ServerError> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(io_err(&config.data_dir))?;
-        let pki = Pki::under(&config.data_dir);
-        let advertise = config.advertise_address.unwrap_or(match config.bind_address {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        });
+        let pki = config.ensure_pki()?;
+        let advertise = config.advertised();
         let services = ServiceAllocator::new(&config.service_cluster_ip_range, &config.service_node_port_range)?;
-        let mut hosts: Vec<String> = [
-            "localhost",
-            "kubernetes",
-            "kubernetes.default",
-            "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local",
-            "127.0.0.1",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        hosts.push(advertise.to_string());
-        hosts.push(services.first_ip().to_string());
-        tls::ensure_generated(&pki, &hosts)?;
         let (cert, key) = match (&config.tls_cert_file, &config.tls_private_key_file) {
             (Some(c), Some(k)) => (c.clone(), k.clone()),
             _ => (pki.cert.clone(), pki.key.clone()),

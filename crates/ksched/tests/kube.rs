@@ -28,6 +28,31 @@ async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str,
     panic!("timed out waiting for {what}");
 }
 
+/// A kapiserver on an in-memory store, the cancellation token that stops it, and an admin
+/// client (the directory holds its files).
+async fn start_server() -> (tempfile::TempDir, CancellationToken, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
+    let server =
+        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
+    (dir, cancel, client)
+}
+
+/// The scheduler against `client`'s API server, as `kube-scheduler` runs it.
+fn start_scheduler(client: &Client, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
+    let registry = ksched::kube::registry(client);
+    let (client, cancel) = (client.clone(), cancel.clone());
+    tokio::spawn(async move {
+        ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, None, cancel).await.unwrap();
+    })
+}
+
 async fn add_node(client: &Client, name: &str, cpu: &str) {
     let nodes: Api<Node> = Api::all(client.clone());
     let n: Node =
@@ -58,24 +83,9 @@ fn scheduled(p: &Pod) -> Option<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_pending_pods_and_retries_unschedulable_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
-    let cancel = CancellationToken::new();
-    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-    let server =
-        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
-    let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
+    let (_dir, cancel, client) = start_server().await;
 
-    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
-    let registry = ksched::kube::registry(&client);
-    let scheduler = tokio::spawn({
-        let (client, cancel) = (client.clone(), cancel.clone());
-        async move {
-            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, None, cancel).await.unwrap();
-        }
-    });
+    let scheduler = start_scheduler(&client, &cancel);
 
     add_node(&client, "n1", "2").await;
     add_pod(&client, "p1", "1").await;
@@ -131,15 +141,7 @@ async fn claims_are_bound_to_volumes_on_the_chosen_node() {
     use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
     use kapi::k8s::api::storage::v1::StorageClass;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
-    let cancel = CancellationToken::new();
-    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-    let server =
-        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
-    let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
+    let (_dir, cancel, client) = start_server().await;
 
     // The PV controller, as kube-controller-manager runs it.
     let controller_informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
@@ -154,14 +156,7 @@ async fn claims_are_bound_to_volumes_on_the_chosen_node() {
         tokio::spawn(kcontroller::controllers::build("persistentvolume-binder", &ctx, cancel.clone()).unwrap());
     controller_informers.start(cancel.clone());
 
-    let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::default());
-    let registry = ksched::kube::registry(&client);
-    let scheduler = tokio::spawn({
-        let (client, cancel) = (client.clone(), cancel.clone());
-        async move {
-            ksched::kube::run(client, &SchedulerConfig::default(), &registry, &informers, None, cancel).await.unwrap();
-        }
-    });
+    let scheduler = start_scheduler(&client, &cancel);
     add_node(&client, "n1", "4").await;
     add_node(&client, "n2", "4").await;
 

@@ -33,7 +33,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use kapiserver::tls::{self, Pki, TlsError};
+use kapiserver::ServerError;
+use kapiserver::tls::{self, TlsError};
 
 /// What [`write()`] lays out.
 #[derive(Debug, Clone)]
@@ -107,9 +108,12 @@ pub enum ControlPlaneError {
     /// A component binary is missing from the binaries directory.
     #[error("{0} not found (build the kcluster binaries, or point --bin-dir at them)")]
     MissingBinary(PathBuf),
-    /// Certificates could not be generated or issued.
+    /// Certificates could not be issued.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The CA and serving certificate could not be made.
+    #[error(transparent)]
+    Pki(#[from] ServerError),
     /// A manifest could not be serialized.
     #[error("manifest {file}: {message}")]
     Manifest {
@@ -179,21 +183,14 @@ pub fn write(config: &ControlPlaneConfig) -> Result<Written, ControlPlaneError> 
             return Err(ControlPlaneError::MissingBinary(path));
         }
     }
-    let pki = Pki::under(&config.data_dir);
-    // The names the API server's own certificate would carry (see kapiserver::ApiServer).
-    let mut hosts: Vec<String> = [
-        "localhost",
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local",
-        "127.0.0.1",
-        "10.96.0.1",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    hosts.push(IpAddr::V4(config.advertise_address()).to_string());
-    tls::ensure_generated(&pki, &hosts)?;
+    // The certificates the API server would make itself, made now so that every
+    // component's kubeconfig can carry the CA.
+    let api = kapiserver::Config {
+        data_dir: config.data_dir.clone(),
+        advertise_address: Some(IpAddr::V4(config.advertise_address())),
+        ..kapiserver::Config::default()
+    };
+    let pki = api.ensure_pki()?;
     let ca_pem = std::fs::read_to_string(&pki.ca_cert).map_err(io(&pki.ca_cert))?;
 
     let node_user = format!("system:node:{}", config.node_name);

@@ -17,7 +17,7 @@ use kwatch::store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::pods::create_in_batches;
+use super::pods::{create_in_batches, creation_events};
 use super::{BuildError, Context, Running};
 use crate::apps::expectations::Expectations;
 use crate::apps::job::{Finished, JobInput, plan};
@@ -97,18 +97,12 @@ impl Reconciler {
             let params = PostParams::manager(CONTROLLER);
             let results =
                 create_in_batches(&pod_api, &plan.pod, &params, plan.create, &self.expectations, &key, now).await;
-            for r in results {
-                match r {
-                    Ok(p) => {
-                        let note = format!("Created pod: {}", p.name());
-                        self.event(&job, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
-                    }
-                    Err(e) => {
-                        let note = format!("Error creating: {e}");
-                        self.event(&job, EventSpec::warning("FailedCreate", "Create", note)).await;
-                        failure.get_or_insert_with(|| e.to_string());
-                    }
-                }
+            let (events, failed) = creation_events(&results);
+            for spec in events {
+                self.event(&job, spec).await;
+            }
+            if let Some(e) = failed {
+                failure.get_or_insert(e);
             }
         }
 

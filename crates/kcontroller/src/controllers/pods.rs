@@ -6,9 +6,11 @@ use futures_util::future::join_all;
 use kapi::k8s::api::core::v1::Pod;
 use kapi::k8s::jiff::Timestamp;
 use kwatch::http::{Api, ClientError, PostParams};
+use kwatch::object::Object;
 
 use crate::apps::expectations::Expectations;
 use crate::apps::replicaset::slow_start_batches;
+use crate::events::EventSpec;
 
 /// Creates `count` copies of `pod` in slow-start batches, expecting them under `key` first;
 /// stops after a batch with a failure. Failed and skipped creates are marked observed (they
@@ -40,4 +42,21 @@ pub(crate) async fn create_in_batches(
         }
     }
     out
+}
+
+/// Upstream's events for the creates of [`create_in_batches`] (`SuccessfulCreate`,
+/// `FailedCreate`), and the first failure's message.
+pub(crate) fn creation_events(results: &[Result<Pod, ClientError>]) -> (Vec<EventSpec>, Option<String>) {
+    let mut failure = None;
+    let events = results
+        .iter()
+        .map(|r| match r {
+            Ok(p) => EventSpec::normal("SuccessfulCreate", "Create", format!("Created pod: {}", p.name())),
+            Err(e) => {
+                failure.get_or_insert_with(|| e.to_string());
+                EventSpec::warning("FailedCreate", "Create", format!("Error creating: {e}"))
+            }
+        })
+        .collect();
+    (events, failure)
 }

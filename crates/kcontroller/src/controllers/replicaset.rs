@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::pods::create_in_batches;
+use super::pods::{create_in_batches, creation_events};
 use super::{BuildError, Context, Running};
 use crate::apps::claim;
 use crate::apps::expectations::Expectations;
@@ -125,18 +125,12 @@ impl<T: ReplicaKind> Reconciler<T> {
             let params = PostParams::manager(T::CONTROLLER);
             let results =
                 create_in_batches(&pod_api, &plan.pod, &params, plan.create, &self.expectations, &key, now).await;
-            for r in results {
-                match r {
-                    Ok(p) => {
-                        let note = format!("Created pod: {}", p.name());
-                        self.event(&obj, EventSpec::normal("SuccessfulCreate", "Create", note)).await;
-                    }
-                    Err(e) => {
-                        let note = format!("Error creating: {e}");
-                        self.event(&obj, EventSpec::warning("FailedCreate", "Create", note)).await;
-                        failure.get_or_insert_with(|| e.to_string());
-                    }
-                }
+            let (events, failed) = creation_events(&results);
+            for spec in events {
+                self.event(&obj, spec).await;
+            }
+            if let Some(e) = failed {
+                failure.get_or_insert(e);
             }
         }
 

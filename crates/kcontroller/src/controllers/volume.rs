@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kapi::ObjectKey;
-use kapi::k8s::api::core::v1::{ObjectReference, PersistentVolume, PersistentVolumeClaim};
+use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kapi::k8s::api::storage::v1::StorageClass;
 use kwatch::http::{Api, Client, ClientError, Patch, PatchParams, PostParams};
 use kwatch::object::Object;
@@ -22,8 +22,8 @@ use super::{BuildError, Context, Running};
 use crate::events::{EventSpec, Recorder, object_reference};
 use crate::runtime::{Action, Controller, ReconcileError, ReconcileResult, Request};
 use crate::volume::{
-    ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ClaimPlan, VolumePlan, claim_class, claim_ref, plan_claim,
-    plan_volume, refers_to,
+    ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, ClaimPlan, VolumePlan, WAITING_FOR_FIRST_CONSUMER, claim_class,
+    claim_ref, claim_reference, plan_claim, plan_volume, refers_to,
 };
 
 const MANAGER: &str = "persistentvolume-binder";
@@ -48,20 +48,16 @@ fn retry_on_conflict(e: ClientError) -> ReconcileResult {
 }
 
 impl Binder {
-    fn all_volumes(&self) -> Vec<Arc<PersistentVolume>> {
-        self.volumes.list()
-    }
-
     async fn sync_claim(self: Arc<Self>, req: Request<PersistentVolumeClaim>) -> ReconcileResult {
         let Some(pvc) = req.object else { return Ok(Action::Done) };
         let class_name = claim_class(&pvc);
         let class = (!class_name.is_empty()).then(|| self.classes.get(&ObjectKey::new(None, &class_name))).flatten();
-        match plan_claim(&pvc, &self.all_volumes(), class.as_deref()) {
+        match plan_claim(&pvc, &self.volumes.list(), class.as_deref()) {
             ClaimPlan::Nothing => Ok(Action::Done),
             ClaimPlan::Pending(message) => {
                 tracing::debug!(claim = %req.key, message, "claim pending");
                 // Upstream's events; repeats become one series, not a flood.
-                let spec = if message.contains("first consumer") {
+                let spec = if message == WAITING_FOR_FIRST_CONSUMER {
                     EventSpec::normal("WaitForFirstConsumer", "Binding", message)
                 } else {
                     EventSpec::warning("FailedBinding", "Binding", message)
@@ -115,15 +111,7 @@ impl Binder {
                     .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
             }
             let spec = pv.spec.get_or_insert_with(Default::default);
-            spec.claim_ref = Some(ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("PersistentVolumeClaim".into()),
-                namespace: pvc.metadata.namespace.clone(),
-                name: pvc.metadata.name.clone(),
-                uid: pvc.metadata.uid.clone(),
-                resource_version: pvc.metadata.resource_version.clone(),
-                ..Default::default()
-            });
+            spec.claim_ref = Some(claim_reference(pvc));
             // The cached resourceVersion is the precondition: a volume another claim took
             // meanwhile fails with a conflict instead of being taken twice.
             pv = pvs.replace(name, &pv, &PostParams::manager(MANAGER)).await?;
@@ -164,44 +152,35 @@ impl Binder {
                 .get(&ObjectKey::namespaced(r.namespace.as_deref().unwrap_or(""), r.name.as_deref().unwrap_or("")))
         });
         let pvs: Api<PersistentVolume> = Api::all(self.client.clone());
+        let name = pv.name().to_owned();
+        let phase = |phase: &str| {
+            let patch = Patch::Merge(json!({"status": {"phase": phase}}));
+            let (pvs, name) = (pvs.clone(), name.clone());
+            async move { pvs.patch_status(&name, &patch, &PatchParams::manager(MANAGER)).await }
+        };
         let result = match plan_volume(&pv, claim.as_deref()) {
             VolumePlan::Nothing => return Ok(Action::Done),
-            VolumePlan::Phase("Released") if claim.is_none() => {
-                // The cache may be behind a claim just made: ask the API server first.
-                let r = claim_ref(&pv).cloned().unwrap_or_default();
-                let api: Api<PersistentVolumeClaim> =
-                    Api::namespaced(self.client.clone(), r.namespace.as_deref().unwrap_or(""));
-                match api.get_opt(r.name.as_deref().unwrap_or("")).await {
-                    Ok(Some(live)) if plan_volume(&pv, Some(&live)) != VolumePlan::Phase("Released") => {
-                        return Ok(Action::Requeue);
+            VolumePlan::Phase(p) => {
+                if p == "Released" && claim.is_none() {
+                    // The cache may be behind a claim just made: ask the API server first.
+                    let r = claim_ref(&pv).cloned().unwrap_or_default();
+                    let api: Api<PersistentVolumeClaim> =
+                        Api::namespaced(self.client.clone(), r.namespace.as_deref().unwrap_or(""));
+                    match api.get_opt(r.name.as_deref().unwrap_or("")).await {
+                        Ok(Some(live)) if plan_volume(&pv, Some(&live)) != VolumePlan::Phase("Released") => {
+                            return Ok(Action::Requeue);
+                        }
+                        Ok(_) => tracing::info!(volume = pv.name(), "claim gone: volume released"),
+                        Err(e) => return Err(ReconcileError::new(e)),
                     }
-                    Ok(_) => {}
-                    Err(e) => return Err(ReconcileError::new(e)),
                 }
-                tracing::info!(volume = pv.name(), "claim gone: volume released");
-                pvs.patch_status(
-                    pv.name(),
-                    &Patch::Merge(json!({"status": {"phase": "Released"}})),
-                    &PatchParams::manager(MANAGER),
-                )
-                .await
-            }
-            VolumePlan::Phase(phase) => {
-                pvs.patch_status(
-                    pv.name(),
-                    &Patch::Merge(json!({"status": {"phase": phase}})),
-                    &PatchParams::manager(MANAGER),
-                )
-                .await
+                phase(p).await
             }
             VolumePlan::Unbind => {
                 let patch = Patch::Merge(json!({"metadata": {"annotations": {ANN_BOUND_BY_CONTROLLER: null}},
                     "spec": {"claimRef": null}}));
                 match pvs.patch(pv.name(), &patch, &PatchParams::manager(MANAGER)).await {
-                    Ok(_) => {
-                        let patch = Patch::Merge(json!({"status": {"phase": "Available"}}));
-                        pvs.patch_status(pv.name(), &patch, &PatchParams::manager(MANAGER)).await
-                    }
+                    Ok(_) => phase("Available").await,
                     Err(e) => Err(e),
                 }
             }

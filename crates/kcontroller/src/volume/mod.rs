@@ -41,6 +41,8 @@ mod tests;
 pub const ANN_BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
 /// Set when the controller (not the user) chose the other side of the binding.
 pub const ANN_BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
+/// Why a claim of a `WaitForFirstConsumer` class is pending (upstream's event message).
+pub const WAITING_FOR_FIRST_CONSUMER: &str = "waiting for first consumer to be created before binding";
 /// The beta storage class annotation, read before `storageClassName` as upstream does.
 const ANN_BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 
@@ -97,6 +99,19 @@ pub fn claim_ref(pv: &PersistentVolume) -> Option<&ObjectReference> {
     pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref())
 }
 
+/// The `claimRef` a volume bound to `pvc` carries (with its UID and resourceVersion).
+pub fn claim_reference(pvc: &PersistentVolumeClaim) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("PersistentVolumeClaim".into()),
+        namespace: pvc.metadata.namespace.clone(),
+        name: pvc.metadata.name.clone(),
+        uid: pvc.metadata.uid.clone(),
+        resource_version: pvc.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
 /// Whether `r` names `pvc`: same namespace and name, and the same UID unless `r` has none
 /// (a volume pre-bound by a user or the scheduler before the UID was known).
 pub fn refers_to(r: &ObjectReference, pvc: &PersistentVolumeClaim) -> bool {
@@ -138,12 +153,12 @@ pub fn find_best_match<'a>(
     // A selector that does not parse selects nothing.
     let selector =
         spec.selector.as_ref().map(|s| Selector::from_label_selector(Some(s)).unwrap_or_else(|_| Selector::nothing()));
+    let no_labels = std::collections::BTreeMap::new();
     let mut best: Option<(&PersistentVolume, i64)> = None;
     for pv in volumes {
         let Some(pv_spec) = pv.spec.as_ref() else { continue };
         let capacity = bytes(pv_spec.capacity.as_ref().and_then(|c| c.get("storage")));
-        let empty = std::collections::BTreeMap::new();
-        let labels = pv.metadata.labels.as_ref().unwrap_or(&empty);
+        let labels = pv.metadata.labels.as_ref().unwrap_or(&no_labels);
         let usable = pv_spec.claim_ref.is_none()
             && pv.metadata.deletion_timestamp.is_none()
             && !matches!(volume_phase(pv), Some("Released" | "Failed"))
@@ -184,7 +199,7 @@ pub fn plan_claim(
             return ClaimPlan::Bind { volume: pv.metadata.name.clone().unwrap_or_default() };
         }
         if class.is_some_and(|c| c.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer")) {
-            return ClaimPlan::Pending("waiting for first consumer to be created before binding");
+            return ClaimPlan::Pending(WAITING_FOR_FIRST_CONSUMER);
         }
         return match find_best_match(pvc, volumes) {
             Some(pv) => ClaimPlan::Bind { volume: pv.metadata.name.clone().unwrap_or_default() },
@@ -218,7 +233,7 @@ pub fn plan_claim(
 pub fn plan_volume(pv: &PersistentVolume, claim: Option<&PersistentVolumeClaim>) -> VolumePlan {
     let phase = volume_phase(pv);
     let want = |p: &'static str| if phase == Some(p) { VolumePlan::Nothing } else { VolumePlan::Phase(p) };
-    if matches!(phase, Some("Failed")) {
+    if phase == Some("Failed") {
         return VolumePlan::Nothing;
     }
     let Some(r) = claim_ref(pv) else { return want("Available") };

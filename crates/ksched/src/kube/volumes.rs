@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use kapi::k8s::api::core::v1::{ObjectReference, PersistentVolume, PersistentVolumeClaim};
-use kcontroller::volume::{ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, claim_ref, refers_to};
+use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kcontroller::volume::{ANN_BIND_COMPLETED, ANN_BOUND_BY_CONTROLLER, claim_ref, claim_reference, refers_to};
 use kwatch::http::{Api, Client, ClientError, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -98,15 +98,7 @@ impl VolumeBinder for ApiVolumeBinder {
                     .annotations
                     .get_or_insert_with(Default::default)
                     .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
-                pv.spec.get_or_insert_with(Default::default).claim_ref = Some(ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("PersistentVolumeClaim".into()),
-                    namespace: pvc.metadata.namespace.clone(),
-                    name: pvc.metadata.name.clone(),
-                    uid: pvc.metadata.uid.clone(),
-                    resource_version: pvc.metadata.resource_version.clone(),
-                    ..Default::default()
-                });
+                pv.spec.get_or_insert_with(Default::default).claim_ref = Some(claim_reference(&pvc));
                 match volumes.replace(pv_name, &pv, &PostParams::manager(MANAGER)).await {
                     Ok(_) => break,
                     Err(ClientError::Api(s)) if s.code() == 409 && attempts < 5 => attempts += 1,
