@@ -163,14 +163,14 @@ pub trait PostFilterPlugin: Plugin {
 /// PreScore: computes state for Score over the feasible nodes; Skip disables Score.
 pub trait PreScorePlugin: Plugin {
     /// Runs once per cycle with the nodes that passed filtering.
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Status;
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status;
 }
 
 /// One node's score.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
+pub struct NodeScore<'a> {
     /// The node.
-    pub name: Arc<str>,
+    pub name: &'a str,
     /// Its score.
     pub score: i64,
 }
@@ -180,7 +180,7 @@ pub trait ScorePlugin: Plugin {
     /// The raw score.
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> (i64, Status);
     /// Brings the scores into 0..=100 (default: unchanged).
-    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore<'_>]) -> Status {
         Status::success()
     }
 }

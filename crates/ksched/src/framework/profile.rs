@@ -211,6 +211,21 @@ impl Profile {
 
     /// Filter: the first plugin that does not succeed decides.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        // Runs for every node: when the skip bits say it all, walk only the plugins that run.
+        if self.filter.len() <= 64 && state.skip_filter.len() <= state.skip_bits.filter_names {
+            let all = if self.filter.len() == 64 { u64::MAX } else { (1u64 << self.filter.len()) - 1 };
+            let mut active = all & !state.skip_bits.filter;
+            while active != 0 {
+                let i = active.trailing_zeros() as usize;
+                active &= active - 1;
+                let p = &self.filter[i];
+                let s = p.filter(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+            return Status::success();
+        }
         for (i, p) in self.filter.iter().enumerate() {
             if SkipBits::skipped(state.skip_bits.filter, &state.skip_filter, state.skip_bits.filter_names, i, p.name())
             {
@@ -234,7 +249,7 @@ impl Profile {
         &self,
         state: &mut CycleState,
         pod: &PodInfo,
-        nodes: &[Arc<NodeInfo>],
+        nodes: &[&NodeInfo],
         snapshot: &Snapshot,
     ) -> Status {
         for p in &self.pre_score {
@@ -258,27 +273,44 @@ impl Profile {
 
     /// Score, NormalizeScore and weights: the total per node (same order as `nodes`).
     /// Plugins score in parallel over nodes.
-    pub fn run_score(&self, state: &CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>]) -> Result<Vec<i64>, Status> {
+    pub fn run_score(&self, state: &CycleState, pod: &PodInfo, nodes: &[&NodeInfo]) -> Result<Vec<i64>, Status> {
+        let active: Vec<&(Arc<dyn ScorePlugin>, i64)> = self
+            .score
+            .iter()
+            .enumerate()
+            .filter(|(i, (p, _))| {
+                !SkipBits::skipped(state.skip_bits.score, &state.skip_score, state.skip_bits.score_names, *i, p.name())
+            })
+            .map(|(_, entry)| entry)
+            .collect();
         let mut totals = vec![0i64; nodes.len()];
-        let parallel = nodes.len() >= PARALLEL_MIN_NODES;
-        // One score list for all plugins: names are set once, each plugin overwrites scores.
-        let mut scores: Vec<NodeScore> =
-            nodes.iter().map(|n| NodeScore { name: Arc::clone(&n.key), score: 0 }).collect();
-        for (i, (p, weight)) in self.score.iter().enumerate() {
-            if SkipBits::skipped(state.skip_bits.score, &state.skip_score, state.skip_bits.score_names, i, p.name()) {
-                continue;
-            }
-            let score_one = |(slot, n): (&mut NodeScore, &Arc<NodeInfo>)| -> Result<(), Status> {
+        let k = active.len();
+        if k == 0 {
+            return Ok(totals);
+        }
+        // Node by node, every plugin (as upstream): a node's data is brought into the cache
+        // once for all plugins. `raw[node * k + plugin]`.
+        let mut raw = vec![0i64; nodes.len() * k];
+        let score_node = |(row, n): (&mut [i64], &&NodeInfo)| -> Result<(), Status> {
+            for (slot, (p, _)) in row.iter_mut().zip(&active) {
                 let (v, st) = p.score(state, pod, n);
-                slot.score = v;
-                if st.is_success() { Ok(()) } else { Err(st) }
-            };
-            let scored = if parallel {
-                scores.par_iter_mut().zip(nodes.par_iter()).with_min_len(64).try_for_each(score_one)
-            } else {
-                scores.iter_mut().zip(nodes.iter()).try_for_each(score_one)
-            };
-            scored.map_err(|s| s.with_plugin(p.name()))?;
+                if !st.is_success() {
+                    return Err(st.with_plugin(p.name()));
+                }
+                *slot = v;
+            }
+            Ok(())
+        };
+        if nodes.len() >= PARALLEL_MIN_NODES {
+            raw.par_chunks_mut(k).zip(nodes.par_iter()).with_min_len(64).try_for_each(score_node)?;
+        } else {
+            raw.chunks_mut(k).zip(nodes.iter()).try_for_each(score_node)?;
+        }
+        let mut scores: Vec<NodeScore<'_>> = nodes.iter().map(|n| NodeScore { name: &n.key, score: 0 }).collect();
+        for (i, (p, weight)) in active.iter().enumerate() {
+            for (s, row) in scores.iter_mut().zip(raw.chunks(k)) {
+                s.score = row[i];
+            }
             let st = p.normalize(state, pod, &mut scores);
             if !st.is_success() {
                 return Err(st.with_plugin(p.name()));

@@ -49,6 +49,8 @@ pub struct Snapshot {
     index: HashMap<String, usize>,
     with_affinity: Vec<usize>,
     with_required_anti_affinity: Vec<usize>,
+    /// How many nodes report each image name.
+    image_nodes: HashMap<String, usize>,
     /// Other cluster objects.
     pub cluster: Arc<ClusterState>,
     /// The cache generation the snapshot reflects.
@@ -69,6 +71,12 @@ impl Snapshot {
         self.with_affinity = (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_affinity.is_empty()).collect();
         self.with_required_anti_affinity =
             (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_required_anti_affinity.is_empty()).collect();
+        self.image_nodes.clear();
+        for n in &self.nodes {
+            for name in n.images.keys() {
+                *self.image_nodes.entry(name.clone()).or_default() += 1;
+            }
+        }
     }
 
     /// Replaces the node list (the cache's update after nodes came or went).
@@ -90,8 +98,26 @@ impl Snapshot {
         };
         fix(&mut self.with_affinity, !node.pods_with_affinity.is_empty());
         fix(&mut self.with_required_anti_affinity, !node.pods_with_required_anti_affinity.is_empty());
-        self.nodes[i] = node;
+        let old = std::mem::replace(&mut self.nodes[i], node);
+        if !Arc::ptr_eq(&old.images, &self.nodes[i].images) {
+            for name in old.images.keys() {
+                if let Some(c) = self.image_nodes.get_mut(name) {
+                    *c = c.saturating_sub(1);
+                    if *c == 0 {
+                        self.image_nodes.remove(name);
+                    }
+                }
+            }
+            for name in self.nodes[i].images.keys() {
+                *self.image_nodes.entry(name.clone()).or_default() += 1;
+            }
+        }
         true
+    }
+
+    /// How many nodes report the image `name` (as listed in node status).
+    pub fn nodes_with_image(&self, name: &str) -> usize {
+        self.image_nodes.get(name).copied().unwrap_or(0)
     }
 
     /// All nodes.

@@ -155,7 +155,12 @@ impl CycleState {
 
     /// The value of type `T`.
     pub fn get<T: Any>(&self) -> Option<&T> {
-        self.data.get(&TypeId::of::<T>()).and_then(|v| (**v).as_any().downcast_ref())
+        // Upcast (a vtable load) rather than a call through `as_any`: Filter and Score read
+        // their state once per node.
+        self.data.get(&TypeId::of::<T>()).and_then(|v| {
+            let any: &dyn Any = &**v;
+            any.downcast_ref()
+        })
     }
 
     /// The value of type `T`, mutably.

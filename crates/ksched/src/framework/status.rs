@@ -26,8 +26,15 @@ pub enum Code {
 pub type Reason = std::borrow::Cow<'static, str>;
 
 /// A plugin's verdict.
+///
+/// Success is the common answer (every Filter and Score call on every node), so it is
+/// represented without allocation and the whole status is one pointer: a `(score, status)`
+/// pair comes back from a plugin in registers.
+#[derive(Debug, Clone, Default)]
+pub struct Status(Option<Box<Verdict>>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
+struct Verdict {
     code: Code,
     reasons: Vec<Reason>,
     plugin: Option<&'static str>,
@@ -35,18 +42,18 @@ pub struct Status {
 
 impl Status {
     /// Success.
-    pub fn success() -> Self {
-        Self { code: Code::Success, reasons: Vec::new(), plugin: None }
+    pub const fn success() -> Self {
+        Self(None)
     }
 
     /// A status with `code` and one reason.
     pub fn new(code: Code, reason: impl Into<Reason>) -> Self {
-        Self { code, reasons: vec![reason.into()], plugin: None }
+        Self::from_reasons(code, vec![reason.into()])
     }
 
     /// A status with `code` and `reasons` (a rejection for several causes at once).
     pub fn from_reasons(code: Code, reasons: Vec<Reason>) -> Self {
-        Self { code, reasons, plugin: None }
+        Self(Some(Box::new(Verdict { code, reasons, plugin: None })))
     }
 
     /// [`Code::Unschedulable`] with a reason.
@@ -66,56 +73,69 @@ impl Status {
 
     /// [`Code::Skip`].
     pub fn skip() -> Self {
-        Self { code: Code::Skip, reasons: Vec::new(), plugin: None }
+        Self::from_reasons(Code::Skip, Vec::new())
     }
 
     /// The code.
     pub fn code(&self) -> Code {
-        self.code
+        self.0.as_ref().map_or(Code::Success, |v| v.code)
     }
 
     /// The reasons.
     pub fn reasons(&self) -> &[Reason] {
-        &self.reasons
+        self.0.as_ref().map_or(&[], |v| &v.reasons)
     }
 
     /// The plugin that returned it, once the framework has recorded it.
     pub fn plugin(&self) -> Option<&'static str> {
-        self.plugin
+        self.0.as_ref().and_then(|v| v.plugin)
+    }
+
+    fn verdict(&mut self) -> &mut Verdict {
+        self.0.get_or_insert_with(|| Box::new(Verdict { code: Code::Success, reasons: Vec::new(), plugin: None }))
     }
 
     /// Records the plugin.
     #[must_use]
     pub fn with_plugin(mut self, plugin: &'static str) -> Self {
-        self.plugin = Some(plugin);
+        self.verdict().plugin = Some(plugin);
         self
     }
 
     /// Adds a reason.
     #[must_use]
     pub fn with_reason(mut self, reason: impl Into<Reason>) -> Self {
-        self.reasons.push(reason.into());
+        self.verdict().reasons.push(reason.into());
         self
     }
 
     /// Whether the code is Success.
     pub fn is_success(&self) -> bool {
-        self.code == Code::Success
+        self.code() == Code::Success
     }
 
     /// Whether the code is Skip.
     pub fn is_skip(&self) -> bool {
-        self.code == Code::Skip
+        self.code() == Code::Skip
     }
 
     /// Whether the pod does not fit (Unschedulable or UnschedulableAndUnresolvable).
     pub fn is_rejected(&self) -> bool {
-        matches!(self.code, Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Pending)
+        matches!(self.code(), Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Pending)
     }
 }
 
+impl PartialEq for Status {
+    fn eq(&self, other: &Self) -> bool {
+        self.code() == other.code() && self.reasons() == other.reasons() && self.plugin() == other.plugin()
+    }
+}
+
+impl Eq for Status {}
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reasons.is_empty() { write!(f, "{:?}", self.code) } else { f.write_str(&self.reasons.join(", ")) }
+        let reasons = self.reasons();
+        if reasons.is_empty() { write!(f, "{:?}", self.code()) } else { f.write_str(&reasons.join(", ")) }
     }
 }

@@ -13,7 +13,7 @@ use crate::types::{NodeInfo, PodInfo};
 /// Scales `scores` from `[0, max(scores)]` to `[0, max_priority]`, reversed when asked
 /// (upstream `DefaultNormalizeScore`). All-zero scores stay 0, or become `max_priority` when
 /// reversed.
-pub(crate) fn default_normalize_score(max_priority: i64, reverse: bool, scores: &mut [NodeScore]) {
+pub(crate) fn default_normalize_score(max_priority: i64, reverse: bool, scores: &mut [NodeScore<'_>]) {
     let max_count = scores.iter().map(|s| s.score).max().unwrap_or(0).max(0);
     if max_count == 0 {
         if reverse {
@@ -272,11 +272,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn scores(v: &[i64]) -> Vec<NodeScore> {
-        v.iter().enumerate().map(|(i, s)| NodeScore { name: format!("n{i}").into(), score: *s }).collect()
+    fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
+        v.iter().map(|s| NodeScore { name: "n", score: *s }).collect()
     }
 
-    fn values(s: &[NodeScore]) -> Vec<i64> {
+    fn values(s: &[NodeScore<'_>]) -> Vec<i64> {
         s.iter().map(|n| n.score).collect()
     }
 
@@ -309,7 +309,7 @@ mod tests {
         default_normalize_score(100, true, &mut s);
         // max 0 and reversed: everyone gets the max.
         assert_eq!(values(&s), vec![100, 100, 100]);
-        let mut s: Vec<NodeScore> = Vec::new();
+        let mut s: Vec<NodeScore<'_>> = Vec::new();
         default_normalize_score(100, true, &mut s);
         assert!(s.is_empty());
     }

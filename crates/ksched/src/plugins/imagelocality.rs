@@ -89,15 +89,14 @@ impl Plugin for ImageLocality {
 }
 
 impl PreScorePlugin for ImageLocality {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
+        let images = pod_images(pod);
+        // No node has any of the images: every node would score 0, as without this plugin.
+        if images.iter().all(|i| snapshot.nodes_with_image(i) == 0) {
+            return Status::skip();
+        }
         // The spread counts every node in the cluster, not just the feasible ones.
-        state.insert(PreScoreState(Arc::new((pod_images(pod), snapshot.len()))));
+        state.insert(PreScoreState(Arc::new((images, snapshot.len()))));
         Status::success()
     }
 }
@@ -164,7 +163,12 @@ mod tests {
     fn scores(p: &Arc<PodInfo>, nodes: Vec<NodeInfo>) -> Vec<i64> {
         let snap = snapshot(nodes, vec![]);
         let mut state = CycleState::new();
-        assert!(ImageLocality.pre_score(&mut state, p, snap.nodes(), &snap).is_success());
+        let pre = ImageLocality.pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap);
+        if pre.is_skip() {
+            // The framework leaves the plugin out: every node gets 0 from it.
+            return vec![0; snap.len()];
+        }
+        assert!(pre.is_success());
         snap.nodes().iter().map(|n| ImageLocality.score(&state, p, n).0).collect()
     }
 
@@ -203,6 +207,14 @@ mod tests {
         assert_eq!(scores(&p, nodes()), vec![57, 0]);
         // A tag that is not on the node does not match.
         assert_eq!(scores(&with_images(&["gcr.io/300:v2"]), nodes()), vec![0, 0]);
+        // No node has the image: PreScore skips the plugin (every score would be 0).
+        let snap = snapshot(nodes(), vec![]);
+        let p = with_images(&["gcr.io/300:v2", "other"]);
+        assert!(
+            ImageLocality
+                .pre_score(&mut CycleState::new(), &p, &crate::plugins::testing::refs(snap.nodes()), &snap)
+                .is_skip()
+        );
         // No containers at all (max threshold ≤ min): 0.
         assert_eq!(calculate_priority(0, 0), 0);
     }

@@ -165,13 +165,7 @@ impl FilterPlugin for NodeAffinity {
 }
 
 impl PreScorePlugin for NodeAffinity {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        _snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         if pod.preferred_node_affinity.is_empty() && self.added_preferred.is_none() {
             return Status::skip();
         }
@@ -199,7 +193,7 @@ impl ScorePlugin for NodeAffinity {
         (count, Status::success())
     }
 
-    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, false, scores);
         Status::success()
     }
@@ -372,11 +366,11 @@ mod tests {
     fn scores(pl: &NodeAffinity, p: &PodInfo, nodes: Vec<NodeInfo>) -> Option<Vec<i64>> {
         let snap = snapshot(nodes, vec![]);
         let mut state = CycleState::new();
-        if pl.pre_score(&mut state, p, snap.nodes(), &snap).is_skip() {
+        if pl.pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap).is_skip() {
             return None;
         }
-        let mut list: Vec<NodeScore> =
-            snap.nodes().iter().map(|n| NodeScore { name: n.key.clone(), score: pl.score(&state, p, n).0 }).collect();
+        let mut list: Vec<NodeScore<'_>> =
+            snap.nodes().iter().map(|n| NodeScore { name: &n.key, score: pl.score(&state, p, n).0 }).collect();
         pl.normalize(&state, p, &mut list);
         Some(list.iter().map(|s| s.score).collect())
     }

@@ -96,13 +96,7 @@ impl FilterPlugin for TaintToleration {
 }
 
 impl PreScorePlugin for TaintToleration {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        _snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         state.insert(PreScoreState(Arc::new(prefer_no_schedule_tolerations(pod))));
         Status::success()
     }
@@ -118,7 +112,7 @@ impl ScorePlugin for TaintToleration {
         (score, Status::success())
     }
 
-    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, true, scores);
         Status::success()
     }
@@ -184,11 +178,13 @@ mod tests {
     fn scores(p: &Arc<PodInfo>, nodes: Vec<NodeInfo>) -> Vec<i64> {
         let snap = snapshot(nodes, vec![]);
         let mut state = CycleState::new();
-        assert!(TaintToleration.pre_score(&mut state, p, snap.nodes(), &snap).is_success());
-        let mut list: Vec<NodeScore> = snap
+        assert!(
+            TaintToleration.pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap).is_success()
+        );
+        let mut list: Vec<NodeScore<'_>> = snap
             .nodes()
             .iter()
-            .map(|n| NodeScore { name: n.key.clone(), score: TaintToleration.score(&state, p, n).0 })
+            .map(|n| NodeScore { name: &n.key, score: TaintToleration.score(&state, p, n).0 })
             .collect();
         assert!(TaintToleration.normalize(&state, p, &mut list).is_success());
         list.iter().map(|s| s.score).collect()

@@ -39,3 +39,8 @@ pub(crate) fn snapshot_with(mut nodes: Vec<NodeInfo>, pods: Vec<Arc<PodInfo>>, c
     }
     Snapshot::new(nodes.into_iter().map(Arc::new).collect(), Arc::new(cluster))
 }
+
+/// The nodes as PreScore gets them (the filtered list borrows the snapshot's nodes).
+pub(crate) fn refs(nodes: &[Arc<NodeInfo>]) -> Vec<&NodeInfo> {
+    nodes.iter().map(|n| &**n).collect()
+}

@@ -108,9 +108,11 @@ impl<T: Keyed> KeyedHeap<T> {
             return;
         }
         self.items.swap(a, b);
+        // Both keys are indexed already: update in place, no key copy.
         for i in [a, b] {
-            let key = self.items[i].key().to_owned();
-            self.index.insert(key, i);
+            if let Some(slot) = self.index.get_mut(self.items[i].key()) {
+                *slot = i;
+            }
         }
     }
 

@@ -47,6 +47,11 @@ impl Nominator {
         self.by_pod.get(key).map(String::as_str)
     }
 
+    /// Whether no pod is nominated.
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_pod.is_empty()
+    }
+
     /// Pods nominated to `node`.
     pub(super) fn for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         self.by_node.get(node).cloned().unwrap_or_default()

@@ -124,14 +124,14 @@ fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: 
 
 /// Filters nodes from `start` (round robin) until `want` fit; returns the feasible nodes
 /// (in evaluation order), the statuses of the rejected ones, and how many were evaluated.
-pub fn find_feasible(
+pub fn find_feasible<'a>(
     ctx: &CycleContext<'_>,
     state: &CycleState,
     pod: &PodInfo,
-    candidates: &[Arc<NodeInfo>],
+    candidates: &'a [Arc<NodeInfo>],
     start: usize,
     want: usize,
-) -> (Vec<Arc<NodeInfo>>, NodeStatuses, usize) {
+) -> (Vec<&'a NodeInfo>, NodeStatuses, usize) {
     let n = candidates.len();
     let mut feasible = Vec::new();
     let mut statuses = NodeStatuses::default();
@@ -159,7 +159,7 @@ pub fn find_feasible(
             let node = &candidates[(start + i) % n];
             evaluated = i + 1;
             if s.is_success() {
-                feasible.push(Arc::clone(node));
+                feasible.push(&**node);
                 if feasible.len() == want {
                     break;
                 }
@@ -237,7 +237,7 @@ pub fn schedule_pod(
 
 /// The highest-scoring node; ties are broken uniformly at random (reservoir sampling, as
 /// upstream's `selectHost`).
-pub fn select_host(nodes: &[Arc<NodeInfo>], totals: &[i64]) -> String {
+pub fn select_host(nodes: &[&NodeInfo], totals: &[i64]) -> String {
     let mut rng = rand::rng();
     let mut best = 0;
     let mut ties = 1u32;

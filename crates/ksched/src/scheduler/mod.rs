@@ -424,10 +424,16 @@ impl Scheduler {
         lock(&self.shared.cache).update_snapshot(&mut self.snapshot);
         let mut state = CycleState::new();
         // Nominations are read once per cycle (usually there are none).
-        let nominated_node = lock(&self.shared.queue).nominated_node(&pod.key).map(str::to_owned);
-        // Asked only for nodes the pod already fits without them (see `filter_node`).
+        let (nominated_node, any_nominated) = {
+            let q = lock(&self.shared.queue);
+            (q.nominated_node(&pod.key).map(str::to_owned), q.has_nominated_pods())
+        };
+        // Asked only for nodes the pod already fits without them (see `filter_node`); with
+        // no nomination anywhere (the usual case) the queue is not locked once per node.
         let shared = Arc::clone(&self.shared);
-        let nominated = move |node: &str| -> Vec<Arc<PodInfo>> { lock(&shared.queue).nominated_pods_for_node(node) };
+        let nominated = move |node: &str| -> Vec<Arc<PodInfo>> {
+            if any_nominated { lock(&shared.queue).nominated_pods_for_node(node) } else { Vec::new() }
+        };
         let ctx = CycleContext {
             profile: &profile,
             snapshot: &self.snapshot,

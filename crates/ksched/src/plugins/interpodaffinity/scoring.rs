@@ -1,7 +1,6 @@
 //! PreScore, Score and NormalizeScore (preferred terms and existing pods' terms).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::InterPodAffinity;
 use super::counts::{PairSink, ResolvedTerm, TopologyCounts};
@@ -65,13 +64,7 @@ impl Incoming<'_> {
 }
 
 impl PreScorePlugin for InterPodAffinity {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
         let has_constraints = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         if self.ignore_preferred_terms_of_existing_pods && !has_constraints {
             return Status::skip();
@@ -128,7 +121,7 @@ impl ScorePlugin for InterPodAffinity {
         }
     }
 
-    fn normalize(&self, state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore<'_>]) -> Status {
         let Some(s) = state.get::<PreScoreState>() else {
             return Status::error("failed to read PreScoreInterPodAffinity from cycleState: not found");
         };

@@ -367,7 +367,7 @@ fn memoized_counts_follow_snapshot_changes() {
     };
     let score_all = |pl: &InterPodAffinity, snap: &Snapshot| -> Vec<i64> {
         let mut state = CycleState::new();
-        assert!(pl.pre_score(&mut state, &incoming, snap.nodes(), snap).is_success());
+        assert!(pl.pre_score(&mut state, &incoming, &crate::plugins::testing::refs(snap.nodes()), snap).is_success());
         snap.nodes().iter().map(|n| pl.score(&state, &incoming, n).0).collect()
     };
     let first = filter_all(&pl, &snap);

@@ -17,17 +17,17 @@ use crate::types::{NodeInfo, PodInfo};
 fn run(pl: &InterPodAffinity, p: &PodInfo, nodes: Vec<NodeInfo>, pods: Vec<Arc<PodInfo>>) -> (Status, Vec<i64>) {
     let snap = snapshot_with(nodes, pods, cluster());
     let mut state = CycleState::new();
-    let s = pl.pre_score(&mut state, p, snap.nodes(), &snap);
+    let s = pl.pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap);
     if !s.is_success() {
         return (s, vec![]);
     }
-    let mut scores: Vec<NodeScore> = snap
+    let mut scores: Vec<NodeScore<'_>> = snap
         .nodes()
         .iter()
         .map(|n| {
             let (score, st) = pl.score(&state, p, n);
             assert!(st.is_success());
-            NodeScore { name: n.key.clone(), score }
+            NodeScore { name: &n.key, score }
         })
         .collect();
     assert!(pl.normalize(&state, p, &mut scores).is_success());
@@ -336,11 +336,9 @@ fn perf_5000_nodes() {
         let mut state = CycleState::new();
         assert!(pl.pre_filter(&mut state, &p, &snap).1.is_success());
         assert!(sample.iter().all(|node| pl.filter(&state, &p, node).is_success()));
-        assert!(pl.pre_score(&mut state, &p, &sample, &snap).is_success());
-        let mut scores: Vec<NodeScore> = sample
-            .iter()
-            .map(|node| NodeScore { name: node.key.clone(), score: pl.score(&state, &p, node).0 })
-            .collect();
+        assert!(pl.pre_score(&mut state, &p, &crate::plugins::testing::refs(&sample), &snap).is_success());
+        let mut scores: Vec<NodeScore<'_>> =
+            sample.iter().map(|node| NodeScore { name: &node.key, score: pl.score(&state, &p, node).0 }).collect();
         assert!(pl.normalize(&state, &p, &mut scores).is_success());
     }
     eprintln!("InterPodAffinity: {:?} per cycle", t.elapsed() / n);
@@ -357,10 +355,12 @@ fn split_prescore_equals_sequential() {
     let pl = InterPodAffinity::new();
     let score_all = |state: &CycleState| snap.nodes().iter().map(|n| pl.score(state, &p, n).0).collect::<Vec<_>>();
     let mut seq = CycleState::new();
-    assert!(pl.pre_score(&mut seq, &p, snap.nodes(), &snap).is_success());
+    assert!(pl.pre_score(&mut seq, &p, &crate::plugins::testing::refs(snap.nodes()), &snap).is_success());
     let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
     let mut split = CycleState::new();
-    assert!(pool.install(|| pl.pre_score(&mut split, &p, snap.nodes(), &snap)).is_success());
+    assert!(
+        pool.install(|| pl.pre_score(&mut split, &p, &crate::plugins::testing::refs(snap.nodes()), &snap)).is_success()
+    );
     assert_eq!(score_all(&seq), score_all(&split));
     // Region r0 holds nodes 0, 7, 14 …: S1 pods where i % 3 == 0 → 34 of 100, weight 8.
     assert_eq!(score_all(&seq)[0], 34 * 8);

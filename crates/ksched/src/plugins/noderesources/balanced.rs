@@ -56,7 +56,7 @@ impl BalancedAllocation {
                 return Err(PluginError::args(NAME, format!("resources: duplicate name {:?}", r.name)));
             }
         }
-        Ok(Self { scorer: Scorer { resources, strategy: Strategy::Balanced, use_requested: true } })
+        Ok(Self { scorer: Scorer::new(resources, Strategy::Balanced, true) })
     }
 }
 
@@ -72,13 +72,7 @@ impl Plugin for BalancedAllocation {
 }
 
 impl PreScorePlugin for BalancedAllocation {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        _snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         let requests = self.scorer.pod_requests(pod);
         // Best-effort pods would all pile onto the same "balanced" node (kubernetes#129138).
         if requests.iter().all(|r| *r == 0) {
@@ -140,7 +134,8 @@ mod tests {
         let h = factory(Some(&args)).unwrap();
         let snap = snapshot(nodes, existing);
         let mut state = CycleState::new();
-        if h.pre_score.unwrap().pre_score(&mut state, p, snap.nodes(), &snap).is_skip() {
+        if h.pre_score.unwrap().pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap).is_skip()
+        {
             return None;
         }
         let sc = h.score.unwrap();

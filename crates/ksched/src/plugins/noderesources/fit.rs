@@ -125,7 +125,7 @@ impl Fit {
         Ok(Self {
             ignored_resources: args.ignored_resources.into_iter().collect(),
             ignored_groups: args.ignored_resource_groups.into_iter().collect(),
-            scorer: Scorer { resources, strategy, use_requested: false },
+            scorer: Scorer::new(resources, strategy, false),
         })
     }
 }
@@ -278,13 +278,7 @@ impl FilterPlugin for Fit {
 }
 
 impl PreScorePlugin for Fit {
-    fn pre_score(
-        &self,
-        state: &mut CycleState,
-        pod: &PodInfo,
-        _nodes: &[Arc<NodeInfo>],
-        _snapshot: &Snapshot,
-    ) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         state.insert(PreScoreState(Arc::new(self.scorer.pod_requests(pod))));
         Status::success()
     }
@@ -484,7 +478,12 @@ mod tests {
         let h = factory(Some(&args)).unwrap();
         let snap = snapshot(nodes, existing);
         let mut state = CycleState::new();
-        assert!(h.pre_score.unwrap().pre_score(&mut state, p, snap.nodes(), &snap).is_success());
+        assert!(
+            h.pre_score
+                .unwrap()
+                .pre_score(&mut state, p, &crate::plugins::testing::refs(snap.nodes()), &snap)
+                .is_success()
+        );
         let sc = h.score.unwrap();
         snap.nodes().iter().map(|n| sc.score(&state, p, n).0).collect()
     }

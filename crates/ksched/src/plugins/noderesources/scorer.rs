@@ -62,90 +62,132 @@ pub(crate) enum Strategy {
     Balanced,
 }
 
+/// Where a configured resource's amounts are read from: resolved once when the plugin is
+/// built, so scoring a node compares no names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    /// Extended resources, hugepages, attachable volumes: scored only when the pod asks.
+    Scalar,
+    /// Anything else (e.g. `pods`): never scored.
+    Ignored,
+}
+
+impl Kind {
+    fn of(name: &str) -> Self {
+        match name {
+            "cpu" => Self::Cpu,
+            "memory" => Self::Memory,
+            "ephemeral-storage" => Self::EphemeralStorage,
+            _ if is_scalar_resource_name(name) => Self::Scalar,
+            _ => Self::Ignored,
+        }
+    }
+}
+
 /// Scores a node from the pod's requests and the node's allocatable and requested amounts.
 #[derive(Debug, Clone)]
 pub(crate) struct Scorer {
     /// Resources scored, with weights.
-    pub(crate) resources: Vec<ResourceSpec>,
+    resources: Vec<ResourceSpec>,
+    /// Each resource's kind, in the order of `resources`.
+    kinds: Vec<Kind>,
     /// The strategy.
-    pub(crate) strategy: Strategy,
+    strategy: Strategy,
     /// Plain requests for cpu/memory (BalancedAllocation) instead of the non-zero ones
     /// (100m / 200 MiB per container without a request).
-    pub(crate) use_requested: bool,
+    use_requested: bool,
 }
 
 impl Scorer {
+    /// A scorer of `resources` (already defaulted and validated).
+    pub(crate) fn new(resources: Vec<ResourceSpec>, strategy: Strategy, use_requested: bool) -> Self {
+        let kinds = resources.iter().map(|r| Kind::of(&r.name)).collect();
+        Self { resources, kinds, strategy, use_requested }
+    }
+
     /// The pod's request for each configured resource, in order.
     pub(crate) fn pod_requests(&self, pod: &PodInfo) -> Vec<i64> {
         self.resources
             .iter()
-            .map(|r| match r.name.as_str() {
-                "cpu" if !self.use_requested => pod.non_zero_milli_cpu,
-                "memory" if !self.use_requested => pod.non_zero_memory,
-                name => pod.requests.get(name),
+            .zip(&self.kinds)
+            .map(|(r, kind)| match kind {
+                Kind::Cpu if !self.use_requested => pod.non_zero_milli_cpu,
+                Kind::Memory if !self.use_requested => pod.non_zero_memory,
+                _ => pod.requests.get(&r.name),
             })
             .collect()
     }
 
-    /// (allocatable, requested including the pod) for one resource; (0, 0) leaves the
+    /// (allocatable, requested including the pod) for resource `i`; (0, 0) leaves the
     /// resource out of the score.
-    fn allocatable_requested(&self, node: &NodeInfo, name: &str, pod_request: i64) -> (i64, i64) {
+    fn allocatable_requested(&self, node: &NodeInfo, i: usize, pod_request: i64) -> (i64, i64) {
         let requested = if self.use_requested { &node.requested } else { &node.non_zero_requested };
-        // A scalar resource the pod does not ask for is not scored.
-        if pod_request == 0 && is_scalar_resource_name(name) {
-            return (0, 0);
-        }
-        match name {
-            "cpu" => (node.allocatable.milli_cpu, requested.milli_cpu.saturating_add(pod_request)),
-            "memory" => (node.allocatable.memory, requested.memory.saturating_add(pod_request)),
-            "ephemeral-storage" => {
+        match self.kinds[i] {
+            Kind::Cpu => (node.allocatable.milli_cpu, requested.milli_cpu.saturating_add(pod_request)),
+            Kind::Memory => (node.allocatable.memory, requested.memory.saturating_add(pod_request)),
+            Kind::EphemeralStorage => {
                 (node.allocatable.ephemeral_storage, node.requested.ephemeral_storage.saturating_add(pod_request))
             }
-            _ if is_scalar_resource_name(name) => match node.allocatable.scalar.get(name) {
-                Some(alloc) => (*alloc, node.requested.get(name).saturating_add(pod_request)),
-                None => (0, 0),
-            },
-            _ => (0, 0),
+            // A scalar resource the pod does not ask for is not scored.
+            Kind::Scalar if pod_request == 0 => (0, 0),
+            Kind::Scalar => {
+                let name = &self.resources[i].name;
+                match node.allocatable.scalar.get(name) {
+                    Some(alloc) => (*alloc, node.requested.get(name).saturating_add(pod_request)),
+                    None => (0, 0),
+                }
+            }
+            Kind::Ignored => (0, 0),
         }
     }
 
     /// The node's score for a pod with `pod_requests` (from [`Scorer::pod_requests`]).
     pub(crate) fn score(&self, node: &NodeInfo, pod_requests: &[i64]) -> i64 {
-        // Scored per node on the hot path: no allocation for the usual few resources.
-        const INLINE: usize = 8;
-        let n = self.resources.len();
-        let (mut req_buf, mut alloc_buf) = ([0i64; INLINE], [0i64; INLINE]);
-        let (mut req_vec, mut alloc_vec) = (Vec::new(), Vec::new());
-        let (requested, allocatable): (&mut [i64], &mut [i64]) = if n <= INLINE {
-            (&mut req_buf[..n], &mut alloc_buf[..n])
-        } else {
-            req_vec.resize(n, 0);
-            alloc_vec.resize(n, 0);
-            (&mut req_vec[..], &mut alloc_vec[..])
-        };
-        for (i, r) in self.resources.iter().enumerate() {
-            let (alloc, req) = self.allocatable_requested(node, &r.name, pod_requests.get(i).copied().unwrap_or(0));
-            if alloc != 0 {
-                allocatable[i] = alloc;
-                requested[i] = req;
-            }
-        }
+        // Scored per node on the hot path: the two mean strategies in one pass without
+        // buffers; the others gather the amounts first (inline for the usual few resources).
+        let amounts = (0..self.kinds.len())
+            .map(|i| self.allocatable_requested(node, i, pod_requests.get(i).copied().unwrap_or(0)));
         match &self.strategy {
-            Strategy::LeastAllocated => self.weighted_mean(requested, allocatable, least_requested_score),
-            Strategy::MostAllocated => self.weighted_mean(requested, allocatable, most_requested_score),
-            Strategy::RequestedToCapacityRatio(shape) => self.ratio_score(requested, allocatable, shape),
-            Strategy::Balanced => balanced_score(requested, allocatable),
+            Strategy::LeastAllocated => self.weighted_mean(amounts, least_requested_score),
+            Strategy::MostAllocated => self.weighted_mean(amounts, most_requested_score),
+            Strategy::RequestedToCapacityRatio(shape) => {
+                let (requested, allocatable): (Vec<i64>, Vec<i64>) = amounts.map(|(a, r)| (r, a)).unzip();
+                self.ratio_score(&requested, &allocatable, shape)
+            }
+            Strategy::Balanced => {
+                const INLINE: usize = 8;
+                let mut buf = [0f64; INLINE];
+                let mut n = 0;
+                let mut spill = Vec::new();
+                #[allow(clippy::cast_precision_loss)]
+                for f in amounts.filter(|(a, _)| *a != 0).map(|(a, r)| (r as f64 / a as f64).min(1.0)) {
+                    if n < INLINE {
+                        buf[n] = f;
+                    } else {
+                        spill.push(f);
+                    }
+                    n += 1;
+                }
+                if n <= INLINE {
+                    balanced_std_score(&buf[..n])
+                } else {
+                    balanced_std_score(&[&buf[..], &spill].concat())
+                }
+            }
         }
     }
 
     /// Σ score × weight / Σ weight over resources with allocatable ≠ 0 (integer division).
-    fn weighted_mean(&self, requested: &[i64], allocatable: &[i64], f: fn(i64, i64) -> i64) -> i64 {
+    fn weighted_mean(&self, amounts: impl Iterator<Item = (i64, i64)>, f: impl Fn(i64, i64) -> i64) -> i64 {
         let (mut sum, mut weights) = (0i64, 0i64);
-        for (i, r) in self.resources.iter().enumerate() {
-            if allocatable[i] == 0 {
+        for ((alloc, req), r) in amounts.zip(&self.resources) {
+            if alloc == 0 {
                 continue;
             }
-            sum += f(requested[i], allocatable[i]) * r.weight;
+            sum += f(req, alloc) * r.weight;
             weights += r.weight;
         }
         if weights == 0 { 0 } else { sum / weights }
@@ -218,24 +260,29 @@ pub(crate) fn broken_linear(shape: &[(i64, i64)], p: i64) -> i64 {
 }
 
 /// (1 − std of the fractions requested/allocatable, each capped at 1) × 100, truncated.
-/// Two resources: std = |f1 − f2| / 2; more: population standard deviation.
+/// Resources with allocatable 0 are left out.
+#[cfg(test)]
 pub(crate) fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
-    // Two passes over the pairs instead of collecting the fractions: this runs per node.
     #[allow(clippy::cast_precision_loss)]
-    let fractions =
-        || requested.iter().zip(allocatable).filter(|(_, a)| **a != 0).map(|(r, a)| (*r as f64 / *a as f64).min(1.0));
-    let n = fractions().count();
-    let std = match n {
-        2 => {
-            let mut it = fractions();
-            let (a, b) = (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0));
-            ((a - b) / 2.0).abs()
-        }
-        n if n > 2 => {
+    let fractions: Vec<f64> = requested
+        .iter()
+        .zip(allocatable)
+        .filter(|(_, a)| **a != 0)
+        .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
+        .collect();
+    balanced_std_score(&fractions)
+}
+
+/// (1 − std of `fractions`) × 100, truncated. Two resources: std = |f1 − f2| / 2; more:
+/// population standard deviation.
+fn balanced_std_score(fractions: &[f64]) -> i64 {
+    let std = match fractions {
+        [a, b] => ((a - b) / 2.0).abs(),
+        f if f.len() > 2 => {
             #[allow(clippy::cast_precision_loss)]
-            let len = n as f64;
-            let mean = fractions().sum::<f64>() / len;
-            (fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / len).sqrt()
+            let len = f.len() as f64;
+            let mean = f.iter().sum::<f64>() / len;
+            (f.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / len).sqrt()
         }
         _ => 0.0,
     };

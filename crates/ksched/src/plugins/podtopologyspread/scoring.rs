@@ -128,7 +128,7 @@ fn count_nodes<'a>(
 }
 
 impl PreScorePlugin for PodTopologySpread {
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[Arc<NodeInfo>], snapshot: &Snapshot) -> Status {
+    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
         if snapshot.is_empty() {
             return Status::skip();
         }
@@ -231,11 +231,11 @@ impl ScorePlugin for PodTopologySpread {
         (score.round() as i64, Status::success())
     }
 
-    fn normalize(&self, state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore]) -> Status {
+    fn normalize(&self, state: &CycleState, _pod: &PodInfo, scores: &mut [NodeScore<'_>]) -> Status {
         let Some(s) = state.get::<PreScoreState>() else {
             return Status::error("reading PreScorePodTopologySpread from cycleState: not found");
         };
-        let ignored = |n: &NodeScore| !s.ignored.is_empty() && s.ignored.contains(&*n.name);
+        let ignored = |n: &NodeScore<'_>| !s.ignored.is_empty() && s.ignored.contains(n.name);
         let (mut min, mut max) = (i64::MAX, 0);
         for n in scores.iter().filter(|n| !ignored(n)) {
             min = min.min(n.score);

@@ -25,16 +25,16 @@ fn run_score(
     let snap = snapshot([nodes, failed].concat(), pods);
     let filtered: Vec<Arc<NodeInfo>> = names.iter().map(|n| Arc::clone(snap.get(n).unwrap())).collect();
     let mut state = CycleState::new();
-    let s = pl.pre_score(&mut state, p, &filtered, &snap);
+    let s = pl.pre_score(&mut state, p, &crate::plugins::testing::refs(&filtered), &snap);
     if !s.is_success() {
         return (s, vec![]);
     }
-    let mut scores: Vec<NodeScore> = filtered
+    let mut scores: Vec<NodeScore<'_>> = filtered
         .iter()
         .map(|n| {
             let (score, st) = pl.score(&state, p, n);
             assert!(st.is_success());
-            NodeScore { name: n.key.clone(), score }
+            NodeScore { name: &n.key, score }
         })
         .collect();
     assert!(pl.normalize(&state, p, &mut scores).is_success());
@@ -327,10 +327,10 @@ fn perf_5000_nodes() {
                 assert!(s.is_success());
                 assert!(sample.iter().all(|node| pl.filter(&state, &p, node).is_success()));
             } else {
-                assert!(pl.pre_score(&mut state, &p, &sample, &snap).is_success());
-                let mut scores: Vec<NodeScore> = sample
+                assert!(pl.pre_score(&mut state, &p, &crate::plugins::testing::refs(&sample), &snap).is_success());
+                let mut scores: Vec<NodeScore<'_>> = sample
                     .iter()
-                    .map(|node| NodeScore { name: node.key.clone(), score: pl.score(&state, &p, node).0 })
+                    .map(|node| NodeScore { name: &node.key, score: pl.score(&state, &p, node).0 })
                     .collect();
                 assert!(pl.normalize(&state, &p, &mut scores).is_success());
             }
