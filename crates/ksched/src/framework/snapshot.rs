@@ -42,6 +42,15 @@ pub enum ClusterObject {
     Namespace(String, BTreeMap<String, String>),
 }
 
+/// Records `node`'s position `i` in the snapshot (copying the node only if it is shared
+/// and placed elsewhere).
+fn place(node: &mut Arc<NodeInfo>, i: usize) {
+    let slot = u32::try_from(i).unwrap_or(u32::MAX);
+    if node.slot != slot {
+        Arc::make_mut(node).slot = slot;
+    }
+}
+
 /// Nodes and cluster state for one cycle.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -67,6 +76,9 @@ impl Snapshot {
 
     /// Rebuilds the indexes after `nodes` changed.
     pub(crate) fn reindex(&mut self) {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            place(n, i);
+        }
         self.index = self.nodes.iter().enumerate().map(|(i, n)| (n.name.clone(), i)).collect();
         self.with_affinity = (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_affinity.is_empty()).collect();
         self.with_required_anti_affinity =
@@ -87,8 +99,9 @@ impl Snapshot {
 
     /// Replaces one node in place (the cache's incremental update); `false` when the
     /// snapshot has no node of that name.
-    pub(crate) fn replace(&mut self, node: Arc<NodeInfo>) -> bool {
+    pub(crate) fn replace(&mut self, mut node: Arc<NodeInfo>) -> bool {
         let Some(&i) = self.index.get(&node.name) else { return false };
+        place(&mut node, i);
         let fix = |list: &mut Vec<usize>, has: bool| match (list.binary_search(&i), has) {
             (Ok(_), true) | (Err(_), false) => {}
             (Ok(pos), false) => {

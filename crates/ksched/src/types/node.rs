@@ -54,6 +54,10 @@ pub struct NodeInfo {
     pub pvc_refs: HashMap<String, usize>,
     /// Bumped on every change; snapshots copy nodes whose generation moved.
     pub generation: u64,
+    /// Position in the snapshot that holds this node (set by the snapshot; `u32::MAX`
+    /// outside one): plugins keep per-node data in arrays indexed by it instead of
+    /// looking the node's labels up on every cycle.
+    pub(crate) slot: u32,
 }
 
 impl NodeInfo {
@@ -75,6 +79,7 @@ impl NodeInfo {
             images: Arc::default(),
             pvc_refs: HashMap::new(),
             generation: 0,
+            slot: u32::MAX,
             node: Arc::clone(&node),
         };
         info.set_node(node);

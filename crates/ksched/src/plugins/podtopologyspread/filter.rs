@@ -23,8 +23,10 @@ pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod top
 pub const ERR_REASON_NODE_LABEL_NOT_MATCH: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 
-/// No domain (the critical paths' initial value).
+/// No domain (the critical paths' initial value); in a slot array, a node not seen yet.
 const NO_DOMAIN: u32 = u32::MAX;
+/// In a slot array: the node lacks the topology key.
+const MISSING_KEY: u32 = u32::MAX - 1;
 
 /// The two domains (by id) with the fewest matching pods, as upstream tracks them: `[0]`
 /// always has the minimum; `[1]` is at least as large but not necessarily the second
@@ -87,7 +89,7 @@ impl Totals {
         if let Some(id) = self.ids.get(value) {
             return *id;
         }
-        let id = u32::try_from(self.pods.len()).unwrap_or(NO_DOMAIN - 1);
+        let id = u32::try_from(self.pods.len()).unwrap_or(MISSING_KEY - 1);
         Arc::make_mut(&mut self.ids).insert(value.to_owned(), id);
         self.pods.push(0);
         self.nodes.push(0);
@@ -99,11 +101,17 @@ impl Totals {
 /// when the node does not take part (policies); empty when a topology key is missing.
 type Contribution = Box<[Option<(u32, i64)>]>;
 
+/// Per snapshot slot (see `NodeInfo::slot`), the domain id of the node's topology value,
+/// [`MISSING_KEY`] or [`NO_DOMAIN`] (not seen): Filter reads it instead of the node's labels.
+type SlotIds = Arc<Vec<u32>>;
+
 /// The memoized counts of one key.
 #[derive(Debug, Default)]
 pub(super) struct SpreadMemo {
     nodes: NodeMemo<Contribution>,
     totals: Vec<Totals>,
+    /// Per constraint.
+    slot_ids: Vec<SlotIds>,
 }
 
 /// Counts the pods of one node for the constraints of `pod`.
@@ -112,12 +120,20 @@ struct SpreadTally<'a> {
     constraints: &'a [Constraint],
     affinity: &'a RequiredNodeAffinity,
     totals: &'a mut Vec<Totals>,
+    slot_ids: &'a mut [SlotIds],
 }
 
 impl Tally for SpreadTally<'_> {
     type Value = Contribution;
 
     fn compute(&mut self, node: &NodeInfo) -> Contribution {
+        let slot = node.slot as usize;
+        for ((c, totals), ids) in self.constraints.iter().zip(self.totals.iter_mut()).zip(self.slot_ids.iter_mut()) {
+            if slot < ids.len() {
+                let id = node.labels.get(&c.topology_key).map_or(MISSING_KEY, |v| totals.intern(v));
+                Arc::make_mut(ids)[slot] = id;
+            }
+        }
         if !node_has_all_keys(node, self.constraints) {
             return Box::new([]);
         }
@@ -167,12 +183,25 @@ pub(super) struct PreFilterState {
     /// Per constraint: the number of eligible domains.
     pub(super) domains: Vec<usize>,
     pub(super) paths: Vec<CriticalPaths>,
+    /// Per constraint: the domain of each snapshot node, by slot.
+    slot_ids: Vec<SlotIds>,
 }
 
 impl PreFilterState {
     /// Matching pods of constraint `i` in domain `value`.
     pub(super) fn count(&self, i: usize, value: &str) -> i64 {
         self.ids[i].get(value).and_then(|id| self.counts[i].get(*id as usize)).copied().unwrap_or(0)
+    }
+
+    /// Matching pods of constraint `i` in the domain of `node`; `None` when the node lacks
+    /// the topology key.
+    fn count_on(&self, i: usize, node: &NodeInfo) -> Option<i64> {
+        // The id of the node's domain, kept by slot: no walk through the node's labels.
+        match self.slot_ids.get(i).and_then(|ids| ids.get(node.slot as usize)) {
+            Some(&MISSING_KEY) => None,
+            Some(&id) if id != NO_DOMAIN => Some(self.counts[i].get(id as usize).copied().unwrap_or(0)),
+            _ => node.labels.get(&self.constraints[i].topology_key).map(|v| self.count(i, v)),
+        }
     }
 
     fn min_match(&self, i: usize) -> i64 {
@@ -221,7 +250,19 @@ pub(super) fn compute_state(
     snapshot: &Snapshot,
 ) -> PreFilterState {
     memo.totals.resize_with(constraints.len(), Totals::default);
-    let mut tally = SpreadTally { pod, constraints: &constraints, affinity, totals: &mut memo.totals };
+    memo.slot_ids.resize_with(constraints.len(), SlotIds::default);
+    for ids in &mut memo.slot_ids {
+        if ids.len() != snapshot.len() {
+            Arc::make_mut(ids).resize(snapshot.len(), NO_DOMAIN);
+        }
+    }
+    let mut tally = SpreadTally {
+        pod,
+        constraints: &constraints,
+        affinity,
+        totals: &mut memo.totals,
+        slot_ids: &mut memo.slot_ids,
+    };
     memo.nodes.refresh(snapshot.nodes(), &mut tally);
 
     let mut state = PreFilterState {
@@ -230,6 +271,7 @@ pub(super) fn compute_state(
         counts: Vec::with_capacity(constraints.len()),
         domains: Vec::with_capacity(constraints.len()),
         paths: Vec::with_capacity(constraints.len()),
+        slot_ids: memo.slot_ids.clone(),
         constraints: constraints.into(),
     };
     for t in &memo.totals {
@@ -309,10 +351,9 @@ impl FilterPlugin for PodTopologySpread {
             return Status::error("reading PreFilterPodTopologySpread from cycleState: not found");
         };
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels.get(&c.topology_key) else {
+            let Some(matched) = s.count_on(i, node) else {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
-            let matched = s.count(i, value);
             let skew = matched + i64::from(s.self_match[i]) - s.min_match(i);
             if skew > i64::from(c.max_skew) {
                 return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);

@@ -54,7 +54,17 @@ fn run_filter(p: &PodTopologySpread, pod: &crate::types::PodInfo, snap: &Snapsho
     let mut state = CycleState::new();
     let (_, s) = p.pre_filter(&mut state, pod, snap);
     assert!(s.is_success(), "{s}");
-    snap.nodes().iter().map(|n| (n.name.clone(), p.filter(&state, pod, n))).collect()
+    snap.nodes()
+        .iter()
+        .map(|n| {
+            let status = p.filter(&state, pod, n);
+            // The domain kept by slot and the one read from the labels agree.
+            let mut outside = NodeInfo::clone(n);
+            outside.slot = u32::MAX;
+            assert_eq!(p.filter(&state, pod, &outside), status, "{}", n.name);
+            (n.name.clone(), status)
+        })
+        .collect()
 }
 
 /// Node names whose filter status is success; the others must be Unschedulable with the
