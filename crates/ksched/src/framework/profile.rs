@@ -159,6 +159,21 @@ impl Profile {
         (result, Status::success())
     }
 
+    /// Whether a PreFilter plugin that runs this cycle has AddPod/RemovePod extensions (if
+    /// not, adding a pod to a node copy leaves the cycle state as it is).
+    pub fn has_pre_filter_extensions(&self, state: &CycleState) -> bool {
+        self.pre_filter.iter().enumerate().any(|(i, p)| {
+            p.extensions().is_some()
+                && !SkipBits::skipped(
+                    state.skip_bits.pre_filter,
+                    &state.skip_filter,
+                    state.skip_bits.filter_names,
+                    i,
+                    p.name(),
+                )
+        })
+    }
+
     /// Runs every PreFilter extension's AddPod.
     pub fn run_add_pod(&self, state: &mut CycleState, pod: &PodInfo, added: &Arc<PodInfo>, node: &NodeInfo) -> Status {
         for (i, p) in self.pre_filter.iter().enumerate() {

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use self::hints::{QueueingHintMap, WILDCARD_EVENT};
+pub use self::nominator::NominatedPods;
 
 use self::active::ActiveQueue;
 use self::backoff::{BackoffQueue, backoff_duration};
@@ -390,6 +391,11 @@ impl SchedulingQueue {
     /// The node `key` is nominated to.
     pub fn nominated_node(&self, key: &str) -> Option<&str> {
         self.nominator.node_of(key)
+    }
+
+    /// The nominations as they are now, for a scheduling cycle to read without the lock.
+    pub fn nominations(&self) -> NominatedPods {
+        self.nominator.snapshot()
     }
 
     /// Whether any pod is nominated to any node.

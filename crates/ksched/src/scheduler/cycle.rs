@@ -8,6 +8,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use crate::framework::{CycleState, NodeStatuses, Profile, Snapshot, Status};
+use crate::queue::NominatedPods;
 use crate::types::{NodeInfo, PodInfo};
 
 /// Below this many nodes, all are evaluated (upstream `minFeasibleNodesToFind`).
@@ -92,7 +93,7 @@ pub struct CycleContext<'a> {
     /// `percentageOfNodesToScore` (0 = adaptive).
     pub percentage: u32,
     /// Pods nominated to a node (preemptors waiting for victims to go).
-    pub nominated: &'a (dyn Fn(&str) -> Vec<Arc<PodInfo>> + Sync),
+    pub nominated: &'a NominatedPods,
     /// The node this pod was nominated to by an earlier preemption, tried first.
     pub nominated_node: Option<&'a str>,
 }
@@ -105,21 +106,26 @@ fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: 
     if !plain.is_success() {
         return plain;
     }
-    let nominated: Vec<Arc<PodInfo>> =
-        (ctx.nominated)(&node.name).into_iter().filter(|p| p.priority >= pod.priority && p.key != pod.key).collect();
-    if !nominated.is_empty() {
-        let mut with = node.clone();
-        let mut st = state.clone();
-        for p in &nominated {
-            with.add_pod(Arc::clone(p));
-            let s = ctx.profile.run_add_pod(&mut st, pod, p, &with);
+    let counts = |p: &&Arc<PodInfo>| p.priority >= pod.priority && p.key != pod.key;
+    let nominated = ctx.nominated.for_node(&node.name);
+    if !nominated.iter().any(|p| counts(&p)) {
+        return plain;
+    }
+    let mut with = node.clone();
+    // The state is copied only when a PreFilter extension will update it.
+    let mut copy = None;
+    let extended = ctx.profile.has_pre_filter_extensions(state);
+    for p in nominated.iter().filter(counts) {
+        with.add_pod(Arc::clone(p));
+        if extended {
+            let st = copy.get_or_insert_with(|| state.clone());
+            let s = ctx.profile.run_add_pod(st, pod, p, &with);
             if !s.is_success() {
                 return s;
             }
         }
-        return ctx.profile.run_filters(&st, pod, &with);
     }
-    plain
+    ctx.profile.run_filters(copy.as_ref().unwrap_or(state), pod, &with)
 }
 
 /// Filters nodes from `start` (round robin) until `want` fit; returns the feasible nodes
@@ -256,8 +262,65 @@ pub fn select_host(nodes: &[&NodeInfo], totals: &[i64]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::framework::SchedulerConfig;
+    use crate::plugins::testing::{node, pod, snapshot};
+    use serde_json::json;
+
+    fn small(name: &str) -> NodeInfo {
+        node(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"allocatable": {"cpu": "1", "memory": "1Gi", "pods": "110"}}}))
+    }
+
+    fn pending(name: &str, priority: i32, cpu: &str, extra: serde_json::Value) -> Arc<PodInfo> {
+        let mut spec = json!({"priority": priority,
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]});
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        pod(json!({"metadata": {"name": name, "labels": {"app": name}}, "spec": spec}))
+    }
+
+    /// Names of the nodes `incoming` passes with `nominated` pods on `n1`.
+    fn feasible_with(incoming: &Arc<PodInfo>, nominated: Vec<Arc<PodInfo>>) -> Vec<String> {
+        let config = SchedulerConfig::default();
+        let profiles = config.build_profiles(&crate::memory::registry()).unwrap();
+        let snap = snapshot(vec![small("n1"), small("n2")], vec![]);
+        let noms = NominatedPods::from_pairs(vec![("n1", nominated)]);
+        let ctx = CycleContext {
+            profile: &profiles[0],
+            snapshot: &snap,
+            percentage: 100,
+            nominated: &noms,
+            nominated_node: None,
+        };
+        let mut state = CycleState::new();
+        let (_, s) = profiles[0].run_pre_filter(&mut state, incoming, &snap);
+        assert!(s.is_success(), "{s}");
+        let (feasible, _, _) = find_feasible(&ctx, &state, incoming, snap.nodes(), 0, 2);
+        feasible.iter().map(|n| n.name.clone()).collect()
+    }
+
+    #[test]
+    fn nominated_pods_of_at_least_the_pods_priority_take_their_room() {
+        let nominated = pending("nom", 10, "800m", json!({}));
+        // Lower or equal priority: the nominated pod's 800m count on n1.
+        assert_eq!(feasible_with(&pending("low", 5, "500m", json!({})), vec![Arc::clone(&nominated)]), ["n2"]);
+        assert_eq!(feasible_with(&pending("same", 10, "500m", json!({})), vec![Arc::clone(&nominated)]), ["n2"]);
+        // Higher priority: it may take the room (and preempt the nomination).
+        assert_eq!(feasible_with(&pending("high", 20, "500m", json!({})), vec![nominated]), ["n1", "n2"]);
+    }
+
+    #[test]
+    fn nominated_pods_reach_prefilter_extensions() {
+        // No resource conflict: only InterPodAffinity's AddPod sees the nominated pod.
+        let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "nom"}}, "topologyKey": "kubernetes.io/hostname"}]}}});
+        let nominated = pending("nom", 10, "100m", json!({}));
+        assert_eq!(feasible_with(&pending("p", 5, "100m", anti), vec![nominated]), ["n2"]);
+    }
 
     #[test]
     fn feasible_node_counts_follow_upstream() {

@@ -424,15 +424,10 @@ impl Scheduler {
         lock(&self.shared.cache).update_snapshot(&mut self.snapshot);
         let mut state = CycleState::new();
         // Nominations are read once per cycle (usually there are none).
-        let (nominated_node, any_nominated) = {
+        // The nominations are read once per cycle: filtering asks for every node it checks.
+        let (nominated_node, nominated) = {
             let q = lock(&self.shared.queue);
-            (q.nominated_node(&pod.key).map(str::to_owned), q.has_nominated_pods())
-        };
-        // Asked only for nodes the pod already fits without them (see `filter_node`); with
-        // no nomination anywhere (the usual case) the queue is not locked once per node.
-        let shared = Arc::clone(&self.shared);
-        let nominated = move |node: &str| -> Vec<Arc<PodInfo>> {
-            if any_nominated { lock(&shared.queue).nominated_pods_for_node(node) } else { Vec::new() }
+            (q.nominated_node(&pod.key).map(str::to_owned), q.nominations())
         };
         let ctx = CycleContext {
             profile: &profile,
@@ -442,6 +437,8 @@ impl Scheduler {
             nominated_node: nominated_node.as_deref(),
         };
         let result = schedule_pod(&ctx, &mut state, &pod, &mut self.next_start);
+        // Released before the queue changes nominations (a held copy would be cloned).
+        drop(nominated);
         let chosen = match result {
             Ok(r) => r.node,
             Err(fit) => {
