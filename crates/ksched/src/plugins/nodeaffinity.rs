@@ -14,6 +14,7 @@ use crate::framework::{
     NodeScore, Plugin, PluginError, PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint,
     ScorePlugin, Snapshot, Status,
 };
+use crate::plugins::memo::{MemoCache, NodeMemo, Tally};
 use crate::types::{NodeInfo, PodInfo};
 
 /// The plugin's name.
@@ -43,10 +44,72 @@ struct Args {
 pub struct NodeAffinity {
     added_selector: Option<Arc<NodeSelectorMatcher>>,
     added_preferred: Option<Arc<PreferredTerms>>,
+    memo: Memos,
+}
+
+/// Memoized matches kept at most (one per distinct selector and affinity seen recently:
+/// the pods of one workload share one).
+const MEMO_ENTRIES: usize = 16;
+
+/// Per snapshot slot (see `NodeInfo::slot`): whether the node matches ([`MATCHES`],
+/// [`NO_MATCH`]) or has not been seen ([`UNKNOWN`]).
+type SlotMatches = Arc<Vec<u8>>;
+const NO_MATCH: u8 = 0;
+const MATCHES: u8 = 1;
+const UNKNOWN: u8 = 2;
+
+/// Each node's match against one selector and affinity, kept across cycles: Filter reads a
+/// byte by the node's slot instead of walking the node's labels, and PreFilter recomputes
+/// only the nodes that changed since the previous pod with the same key.
+#[derive(Debug, Default)]
+struct AffinityMemo {
+    nodes: NodeMemo<()>,
+    matches: SlotMatches,
 }
 
 #[derive(Debug, Clone)]
-struct PreFilterState(Arc<RequiredNodeAffinity>);
+struct Memos(Arc<MemoCache<AffinityMemo>>);
+
+impl Default for Memos {
+    fn default() -> Self {
+        Self(Arc::new(MemoCache::new(MEMO_ENTRIES)))
+    }
+}
+
+struct MatchTally<'a> {
+    affinity: &'a RequiredNodeAffinity,
+    matches: &'a mut SlotMatches,
+}
+
+impl Tally for MatchTally<'_> {
+    type Value = ();
+
+    fn compute(&mut self, node: &NodeInfo) {
+        let slot = node.slot as usize;
+        if slot < self.matches.len() {
+            Arc::make_mut(self.matches)[slot] = if self.affinity.matches(node) { MATCHES } else { NO_MATCH };
+        }
+    }
+
+    fn apply(&mut self, _value: &(), _sign: i64) {}
+}
+
+#[derive(Debug, Clone)]
+struct PreFilterState {
+    affinity: Arc<RequiredNodeAffinity>,
+    /// The snapshot's nodes matched against `affinity`, by slot.
+    matches: SlotMatches,
+}
+
+impl PreFilterState {
+    fn matches(&self, node: &NodeInfo) -> bool {
+        match self.matches.get(node.slot as usize) {
+            Some(&MATCHES) => true,
+            Some(&NO_MATCH) => false,
+            _ => self.affinity.matches(node),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct PreScoreState(Arc<PreferredTerms>);
@@ -137,11 +200,20 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilterPlugin for NodeAffinity {
-    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, _snapshot: &Snapshot) -> (PreFilterResult, Status) {
+    fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, snapshot: &Snapshot) -> (PreFilterResult, Status) {
         if pod.required_node_affinity.is_none() && self.added_selector.is_none() && pod.node_selector.is_empty() {
             return (PreFilterResult::default(), Status::skip());
         }
-        state.insert(PreFilterState(Arc::new(RequiredNodeAffinity::from_pod(pod))));
+        let affinity = RequiredNodeAffinity::from_pod(pod);
+        let key = format!("{affinity:?}");
+        let matches = self.memo.0.with(&key, |m| {
+            if m.matches.len() != snapshot.len() {
+                Arc::make_mut(&mut m.matches).resize(snapshot.len(), UNKNOWN);
+            }
+            m.nodes.refresh(snapshot.nodes(), &mut MatchTally { affinity: &affinity, matches: &mut m.matches });
+            Arc::clone(&m.matches)
+        });
+        state.insert(PreFilterState { affinity: Arc::new(affinity), matches });
         match Self::required_node_names(pod) {
             None => (PreFilterResult::default(), Status::success()),
             Some(names) if names.is_empty() => (PreFilterResult::default(), Status::unresolvable(ERR_REASON_CONFLICT)),
@@ -156,7 +228,7 @@ impl FilterPlugin for NodeAffinity {
             return Status::unresolvable(ERR_REASON_ENFORCED);
         }
         let matched = match state.get::<PreFilterState>() {
-            Some(s) => s.0.matches(node),
+            Some(s) => s.matches(node),
             // PreFilter disabled: parse here.
             None => RequiredNodeAffinity::from_pod(pod).matches(node),
         };
@@ -241,7 +313,12 @@ mod tests {
         if !s.is_success() {
             return (res, s);
         }
-        (res, pl.filter(&state, p, &snap.nodes()[0]))
+        let status = pl.filter(&state, p, &snap.nodes()[0]);
+        // The match kept by slot and the one computed from the labels agree.
+        let mut outside = NodeInfo::clone(&snap.nodes()[0]);
+        outside.slot = u32::MAX;
+        assert_eq!(pl.filter(&state, p, &outside), status);
+        (res, status)
     }
 
     #[test]
