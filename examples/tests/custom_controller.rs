@@ -6,14 +6,11 @@
 #[path = "../examples/custom-controller.rs"]
 mod example;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kapi::k8s::api::apps::v1::Deployment;
 use kapi::{ApiResource, DynamicObject};
-use kapiserver::{ApiServer, Config};
-use kstore::backend::EmbeddedBackend;
-use kstore::{Store, StoreConfig};
+use kapiserver::ApiServer;
 use kwatch::http::{Api, Client, DeleteParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
@@ -30,13 +27,8 @@ async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn website_becomes_a_deployment() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
     let cancel = CancellationToken::new();
-    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-    let server =
-        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
+    let (_server, kubeconfig) = ApiServer::start_in_memory(dir.path(), cancel.clone()).await.unwrap();
     let config = kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap();
     let client = Client::new(&config).unwrap();
     let controller = tokio::spawn(example::run(config, cancel.clone()));

@@ -109,6 +109,9 @@ pub enum ServerError {
     /// Creating the bootstrap objects failed.
     #[error("bootstrap: {0}")]
     Bootstrap(kapi::StatusError),
+    /// Opening the in-memory store of [`ApiServer::start_in_memory`].
+    #[error(transparent)]
+    Store(#[from] kstore::StoreError),
 }
 
 impl Config {
@@ -180,6 +183,25 @@ fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ServerError 
 }
 
 impl ApiServer {
+    /// An API server for tests and local experiments: a single-member kstore held in
+    /// memory, certificates under `dir/data`, an ephemeral port, and an admin kubeconfig
+    /// written to `dir/kubeconfig` (returned with the server). `cancel` stops it.
+    ///
+    /// # Errors
+    /// As [`ApiServer::start`] and [`ApiServer::write_kubeconfig`], or the store failed to open.
+    pub async fn start_in_memory(
+        dir: &std::path::Path,
+        cancel: CancellationToken,
+    ) -> Result<(Self, PathBuf), ServerError> {
+        let store = kstore::Store::open(kstore::StoreConfig::single(1, None)).await?;
+        let config = Config { data_dir: dir.join("data"), secure_port: 0, ..Config::default() };
+        let backend = Arc::new(kstore::backend::EmbeddedBackend::new(Arc::new(store)));
+        let server = Self::start(config, backend, cancel).await?;
+        let kubeconfig = dir.join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig)?;
+        Ok((server, kubeconfig))
+    }
+
     /// Starts serving `backend` with `config` until `cancel`.
     pub async fn start(config: Config, backend: DynBackend, cancel: CancellationToken) -> Result<Self, ServerError> {
         config.validate()?;

@@ -11,13 +11,11 @@ use std::time::Duration;
 
 use kapi::k8s::api::core::v1::Service;
 use kapi::k8s::api::discovery::v1::EndpointSlice;
-use kapiserver::{ApiServer, Config};
+use kapiserver::ApiServer;
 use kproxy::agent::{
     Agent, AgentConfig, CommandOutput, ProxyMetrics, ProxyMode, RecordedCommand, RecordingRunner, SystemRunner,
 };
 use kproxy::model::{Cidr, ProxyConfig};
-use kstore::backend::EmbeddedBackend;
-use kstore::{Store, StoreConfig};
 use kwatch::http::{Api, Client, DeleteParams, PostParams};
 use kwatch::informer::SharedInformer;
 use kwatch::memory::MemoryListerWatcher;
@@ -37,13 +35,8 @@ struct Live {
 impl Live {
     async fn start() -> Live {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
         let cancel = CancellationToken::new();
-        let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-        let server =
-            ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).unwrap();
+        let (server, kubeconfig) = ApiServer::start_in_memory(dir.path(), cancel.clone()).await.unwrap();
         let config = kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap();
         let client = Client::new(&config).unwrap();
         Live { _server: server, client, cancel, _dir: dir }

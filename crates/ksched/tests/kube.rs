@@ -4,15 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use kapi::k8s::api::core::v1::{Event, Node, Pod};
-use kapiserver::{ApiServer, Config};
+use kapiserver::ApiServer;
 use kcontroller::informers::Informers;
 use ksched::framework::SchedulerConfig;
-use kstore::backend::EmbeddedBackend;
-use kstore::{Store, StoreConfig};
 use kwatch::http::{Api, Client, PostParams};
 use kwatch::lister::ListParams;
 use serde_json::json;
@@ -32,13 +29,8 @@ async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(what: &str,
 /// client (the directory holds its files).
 async fn start_server() -> (tempfile::TempDir, CancellationToken, Client) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
     let cancel = CancellationToken::new();
-    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-    let server =
-        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
+    let (_server, kubeconfig) = ApiServer::start_in_memory(dir.path(), cancel.clone()).await.unwrap();
     let client = Client::new(&kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap()).unwrap();
     (dir, cancel, client)
 }

@@ -29,13 +29,8 @@ struct Live {
 
 async fn live() -> Live {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
     let cancel = CancellationToken::new();
-    let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-    let server =
-        ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
+    let (server, kubeconfig) = ApiServer::start_in_memory(dir.path(), cancel.clone()).await.unwrap();
     Live { server, kubeconfig, _dir: dir, cancel }
 }
 

@@ -4,12 +4,9 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use kapiserver::{ApiServer, Config};
-use kstore::backend::EmbeddedBackend;
-use kstore::{Store, StoreConfig};
+use kapiserver::ApiServer;
 use kwatch::http::Client;
 use tokio_util::sync::CancellationToken;
 
@@ -24,13 +21,8 @@ pub struct Live {
 impl Live {
     pub async fn start() -> Live {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::single(1, None)).await.unwrap();
         let cancel = CancellationToken::new();
-        let config = Config { data_dir: dir.path().join("data"), secure_port: 0, ..Config::default() };
-        let server =
-            ApiServer::start(config, Arc::new(EmbeddedBackend::new(Arc::new(store))), cancel.clone()).await.unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).unwrap();
+        let (server, kubeconfig) = ApiServer::start_in_memory(dir.path(), cancel.clone()).await.unwrap();
         let config = kwatch::http::Config::from_kubeconfig(&kubeconfig, None).unwrap();
         let client = Client::new(&config).unwrap();
         Live { server, kubeconfig, client, cancel, dir }
