@@ -199,7 +199,7 @@ impl Cache {
     }
 
     /// Brings `snapshot` up to date: only nodes whose generation moved are copied; the
-    /// list is rebuilt (zone-interleaved, image spread recomputed) when nodes came or went.
+    /// list is rebuilt (zone-interleaved) when nodes came or went.
     pub fn update_snapshot(&mut self, snapshot: &mut Snapshot) {
         if self.cluster_changed || !Arc::ptr_eq(&snapshot.cluster, &self.cluster) {
             snapshot.cluster = Arc::clone(&self.cluster);
@@ -208,7 +208,6 @@ impl Cache {
         if self.relist {
             self.relist = false;
             self.dirty.clear();
-            self.recount_images();
             snapshot.set_nodes(self.ordered_nodes());
         } else {
             for name in self.dirty.drain() {
@@ -218,21 +217,6 @@ impl Cache {
             }
         }
         snapshot.generation = self.generation;
-    }
-
-    /// How many nodes have each image (ImageLocality's spread).
-    fn recount_images(&mut self) {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for n in self.nodes.values() {
-            for name in n.images.keys() {
-                *counts.entry(name.clone()).or_default() += 1;
-            }
-        }
-        for n in self.nodes.values_mut() {
-            for (name, state) in Arc::make_mut(&mut n.images).iter_mut() {
-                state.num_nodes = counts.get(name).copied().unwrap_or(1);
-            }
-        }
     }
 
     /// Nodes interleaved across zones (one from each zone in turn), as upstream's node tree
@@ -296,7 +280,7 @@ mod tests {
         c.update_snapshot(&mut snap);
         let names: Vec<&str> = snap.nodes().iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a1", "b1", "a2"], "zones interleaved");
-        assert_eq!(snap.get("a1").unwrap().images["img:1"].num_nodes, 3);
+        assert_eq!(snap.nodes_with_image("img:1"), 3);
 
         let p = pod("p", None);
         c.assume_pod(&p, "b1").unwrap();
@@ -324,7 +308,7 @@ mod tests {
         c.remove_node("a2");
         c.update_snapshot(&mut snap);
         assert_eq!(snap.len(), 2);
-        assert_eq!(snap.get("a1").unwrap().images["img:1"].num_nodes, 2);
+        assert_eq!(snap.nodes_with_image("img:1"), 2);
     }
 
     #[test]

@@ -23,9 +23,10 @@ const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ImageLocality;
 
-/// Normalized image names of the pod and the cluster size, computed in PreScore.
+/// The pod's normalized image names with how many nodes have each, and the cluster size,
+/// computed in PreScore.
 #[derive(Debug, Clone)]
-struct PreScoreState(Arc<(Vec<String>, usize)>);
+struct PreScoreState(Arc<(Vec<(String, usize)>, usize)>);
 
 /// Adds `:latest` when the name has no tag (the last `:` is not after the last `/`), as
 /// node status reports tagged names.
@@ -49,9 +50,9 @@ fn pod_images(pod: &PodInfo) -> Vec<String> {
 }
 
 /// The image size scaled by the fraction of nodes that have it.
-fn scaled_image_score(state: &ImageState, total_nodes: usize) -> i64 {
+fn scaled_image_score(state: &ImageState, num_nodes: usize, total_nodes: usize) -> i64 {
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-    let scaled = (state.size as f64 * (state.num_nodes as f64 / total_nodes.max(1) as f64)) as i64;
+    let scaled = (state.size as f64 * (num_nodes as f64 / total_nodes.max(1) as f64)) as i64;
     scaled
 }
 
@@ -68,12 +69,15 @@ fn calculate_priority(sum: i64, num_images: usize) -> i64 {
     i64::try_from(scaled).unwrap_or(MAX_NODE_SCORE)
 }
 
-fn score_node(node: &NodeInfo, images: &[String], total_nodes: usize) -> i64 {
+fn score_node(node: &NodeInfo, images: &[(String, usize)], total_nodes: usize) -> i64 {
     if node.images.is_empty() {
         // Most nodes of a fresh or fake cluster report no images: no lookups.
         return calculate_priority(0, images.len());
     }
-    let sum: i64 = images.iter().filter_map(|i| node.images.get(i)).map(|s| scaled_image_score(s, total_nodes)).sum();
+    let sum: i64 = images
+        .iter()
+        .filter_map(|(name, spread)| node.images.get(name).map(|s| scaled_image_score(s, *spread, total_nodes)))
+        .sum();
     calculate_priority(sum, images.len())
 }
 
@@ -90,9 +94,15 @@ impl Plugin for ImageLocality {
 
 impl PreScorePlugin for ImageLocality {
     fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status {
-        let images = pod_images(pod);
+        let images: Vec<(String, usize)> = pod_images(pod)
+            .into_iter()
+            .map(|i| {
+                let spread = snapshot.nodes_with_image(&i);
+                (i, spread)
+            })
+            .collect();
         // No node has any of the images: every node would score 0, as without this plugin.
-        if images.iter().all(|i| snapshot.nodes_with_image(i) == 0) {
+        if images.iter().all(|(_, spread)| *spread == 0) {
             return Status::skip();
         }
         // The spread counts every node in the cluster, not just the feasible ones.
@@ -189,10 +199,10 @@ mod tests {
 
     #[test]
     fn clamped_to_max_and_spread() {
-        // One container, 2000M on every node (num_nodes 2 of 2): 2000M ≥ 1000M → 100.
+        // One container, 2000M on every node (2 of 2 nodes have it): 2000M ≥ 1000M → 100.
         let mut ns = nodes();
         for n in &mut ns {
-            Arc::make_mut(&mut n.images).insert("big:latest".into(), ImageState { size: 2000 * MB, num_nodes: 2 });
+            Arc::make_mut(&mut n.images).insert("big:latest".into(), ImageState { size: 2000 * MB });
         }
         assert_eq!(scores(&with_images(&["big"]), ns), vec![100, 100]);
     }

@@ -398,11 +398,6 @@ impl SchedulingQueue {
         self.nominator.snapshot()
     }
 
-    /// Whether any pod is nominated to any node.
-    pub fn has_nominated_pods(&self) -> bool {
-        !self.nominator.is_empty()
-    }
-
     /// Pods nominated to `node`, in nomination order.
     pub fn nominated_pods_for_node(&self, node: &str) -> Vec<Arc<PodInfo>> {
         self.nominator.for_node(node)

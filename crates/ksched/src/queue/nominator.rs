@@ -72,11 +72,6 @@ impl Nominator {
         self.by_pod.get(key).map(String::as_str)
     }
 
-    /// Whether no pod is nominated.
-    pub(super) fn is_empty(&self) -> bool {
-        self.by_pod.is_empty()
-    }
-
     /// All nominations as they are now.
     pub(super) fn snapshot(&self) -> NominatedPods {
         self.by_node.clone()

@@ -10,13 +10,11 @@ use kapi::k8s::api::core::v1::{Node, Taint};
 use super::pod::{HostPort, PodInfo};
 use super::resource::Resource;
 
-/// An image present on a node, with how many nodes have it (for ImageLocality's spread).
+/// An image present on a node (how many nodes have it: [`crate::framework::Snapshot::nodes_with_image`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImageState {
     /// Size in bytes.
     pub size: i64,
-    /// Number of nodes in the cluster that have the image.
-    pub num_nodes: usize,
 }
 
 /// A node as the scheduler sees it.
@@ -100,7 +98,7 @@ impl NodeInfo {
         self.allocatable = status.allocatable.as_ref().map(Resource::from_list).unwrap_or_default();
         let mut images = HashMap::new();
         for image in status.images.iter().flatten() {
-            let state = ImageState { size: image.size_bytes.unwrap_or(0), num_nodes: 1 };
+            let state = ImageState { size: image.size_bytes.unwrap_or(0) };
             for name in image.names.iter().flatten() {
                 images.insert(name.clone(), state);
             }
