@@ -8,7 +8,7 @@ use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kapi::k8s::api::policy::v1::PodDisruptionBudget;
 use kapi::k8s::api::storage::v1::StorageClass;
 
-use crate::types::{NodeInfo, PodInfo};
+use crate::types::{NodeInfo, PodInfo, PodPriorities};
 
 /// Cluster objects besides nodes and pods that plugins read.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +60,9 @@ pub struct Snapshot {
     with_required_anti_affinity: Vec<usize>,
     /// How many nodes report each image name.
     image_nodes: HashMap<String, usize>,
+    /// Each node's pod priorities, by position: preemption bounds every node's offer
+    /// without visiting its pods.
+    priorities: Vec<PodPriorities>,
     /// Other cluster objects.
     pub cluster: Arc<ClusterState>,
     /// The cache generation the snapshot reflects.
@@ -83,6 +86,7 @@ impl Snapshot {
         self.with_affinity = (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_affinity.is_empty()).collect();
         self.with_required_anti_affinity =
             (0..self.nodes.len()).filter(|i| !self.nodes[*i].pods_with_required_anti_affinity.is_empty()).collect();
+        self.priorities = self.nodes.iter().map(|n| n.pod_priorities()).collect();
         self.image_nodes.clear();
         for n in &self.nodes {
             for name in n.images.keys() {
@@ -111,6 +115,9 @@ impl Snapshot {
         };
         fix(&mut self.with_affinity, !node.pods_with_affinity.is_empty());
         fix(&mut self.with_required_anti_affinity, !node.pods_with_required_anti_affinity.is_empty());
+        if let Some(p) = self.priorities.get_mut(i) {
+            *p = node.pod_priorities();
+        }
         let old = std::mem::replace(&mut self.nodes[i], node);
         if !Arc::ptr_eq(&old.images, &self.nodes[i].images) {
             for name in old.images.keys() {
@@ -131,6 +138,11 @@ impl Snapshot {
     /// How many nodes report the image `name` (as listed in node status).
     pub fn nodes_with_image(&self, name: &str) -> usize {
         self.image_nodes.get(name).copied().unwrap_or(0)
+    }
+
+    /// The pod priorities of the node at position `slot` (as [`NodeInfo::pod_priorities`]).
+    pub(crate) fn pod_priorities(&self, slot: usize) -> Option<&PodPriorities> {
+        self.priorities.get(slot)
     }
 
     /// All nodes.

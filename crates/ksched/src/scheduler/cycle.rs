@@ -53,10 +53,21 @@ impl FitError {
             return format!("0/{} nodes are available: {}.", self.num_nodes, s);
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for s in self.statuses.values() {
-            for r in s.reasons() {
-                *counts.entry(r.as_ref()).or_default() += 1;
+        // Most nodes give the same reason: count runs, and touch the map once per run.
+        let mut run: Option<(&str, usize)> = None;
+        for r in self.statuses.values().flat_map(Status::reasons) {
+            let r: &str = r.as_ref();
+            match &mut run {
+                Some((last, n)) if *last == r => *n += 1,
+                _ => {
+                    if let Some((last, n)) = run.replace((r, 1)) {
+                        *counts.entry(last).or_default() += n;
+                    }
+                }
             }
+        }
+        if let Some((last, n)) = run {
+            *counts.entry(last).or_default() += n;
         }
         let mut parts: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
         parts.sort();
@@ -98,34 +109,37 @@ pub struct CycleContext<'a> {
     pub nominated_node: Option<&'a str>,
 }
 
-fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: &Arc<NodeInfo>) -> Status {
     // Upstream runs the filters with nominated pods of at least this priority counted, then
     // without; both must pass. Without first: a node that fails then fails anyway, and
     // needs no copy with the nominated pods added.
     let plain = ctx.profile.run_filters(state, pod, node);
-    if !plain.is_success() {
+    if !plain.is_success() || ctx.nominated.is_empty() {
         return plain;
     }
-    let counts = |p: &&Arc<PodInfo>| p.priority >= pod.priority && p.key != pod.key;
+    let counts = |p: &PodInfo| p.priority >= pod.priority && p.key != pod.key;
+    if !ctx.profile.has_pre_filter_extensions(state) {
+        // The copy depends only on the node and the pods added: shared across cycles.
+        return match ctx.nominated.node_with(node, counts) {
+            Some(with) => ctx.profile.run_filters(state, pod, &with),
+            None => plain,
+        };
+    }
     let nominated = ctx.nominated.for_node(&node.name);
-    if !nominated.iter().any(|p| counts(&p)) {
+    if !nominated.iter().any(|p| counts(p)) {
         return plain;
     }
-    let mut with = node.clone();
-    // The state is copied only when a PreFilter extension will update it.
-    let mut copy = None;
-    let extended = ctx.profile.has_pre_filter_extensions(state);
-    for p in nominated.iter().filter(counts) {
+    // PreFilter extensions update a copy of the state for each pod added.
+    let mut with = NodeInfo::clone(node);
+    let mut copy = state.clone();
+    for p in nominated.iter().filter(|p| counts(p)) {
         with.add_pod(Arc::clone(p));
-        if extended {
-            let st = copy.get_or_insert_with(|| state.clone());
-            let s = ctx.profile.run_add_pod(st, pod, p, &with);
-            if !s.is_success() {
-                return s;
-            }
+        let s = ctx.profile.run_add_pod(&mut copy, pod, p, &with);
+        if !s.is_success() {
+            return s;
         }
     }
-    ctx.profile.run_filters(copy.as_ref().unwrap_or(state), pod, &with)
+    ctx.profile.run_filters(&copy, pod, &with)
 }
 
 /// Filters nodes from `start` (round robin) until `want` fit; returns the feasible nodes
@@ -161,6 +175,10 @@ pub fn find_feasible<'a>(
         } else {
             (evaluated..end).map(check).collect()
         };
+        // Mostly rejections: the rest of the nodes likely reject too (a pod that fits
+        // nowhere); room for all of them at once rather than growing the map step by step.
+        let rejected = results.iter().filter(|(_, s)| !s.is_success()).count();
+        statuses.reserve(if rejected * 2 > results.len() { n - evaluated } else { rejected });
         for (i, s) in results {
             let node = &candidates[(start + i) % n];
             evaluated = i + 1;

@@ -4,6 +4,6 @@ pub mod node;
 pub mod pod;
 pub mod resource;
 
-pub use node::{ImageState, NodeInfo};
+pub use node::{ImageState, NodeInfo, PodPriorities};
 pub use pod::{AffinityTerm, HostPort, PodInfo, WeightedAffinityTerm};
 pub use resource::Resource;

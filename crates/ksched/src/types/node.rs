@@ -17,6 +17,24 @@ pub struct ImageState {
     pub size: i64,
 }
 
+/// What preemption's search reads of a node's pods without visiting them: a bound on the
+/// best victims the node can offer ([`NodeInfo::pod_priorities`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodPriorities {
+    /// The lowest priority among the pods (`i32::MAX` without pods).
+    pub min_priority: i32,
+    /// The latest `status.startTime` among the pods that have one.
+    pub latest_start: Option<jiff::Timestamp>,
+    /// Whether some pod has no start time (it counts as started "now").
+    pub unstarted: bool,
+}
+
+impl Default for PodPriorities {
+    fn default() -> Self {
+        Self { min_priority: i32::MAX, latest_start: None, unstarted: false }
+    }
+}
+
 /// A node as the scheduler sees it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
@@ -153,6 +171,19 @@ impl NodeInfo {
         self.pods_with_affinity.retain(|p| p.key != key);
         self.pods_with_required_anti_affinity.retain(|p| p.key != key);
         true
+    }
+
+    /// The lowest priority and latest start among the node's pods.
+    pub fn pod_priorities(&self) -> PodPriorities {
+        let mut out = PodPriorities::default();
+        for p in &self.pods {
+            out.min_priority = out.min_priority.min(p.priority);
+            match p.pod.status.as_ref().and_then(|s| s.start_time.as_ref()) {
+                Some(t) => out.latest_start = Some(out.latest_start.map_or(t.0, |l| l.max(t.0))),
+                None => out.unstarted = true,
+            }
+        }
+        out
     }
 
     /// Whether a host port conflicts with one in use (same protocol and port, and the same

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::victims::{DryRun, Victims, start_time};
 use crate::framework::{Code, Status};
-use crate::types::NodeInfo;
+use crate::types::{NodeInfo, PodPriorities};
 
 /// Reason counted for the nodes the dry run did not judge (not `Unschedulable`).
 pub(super) const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
@@ -75,6 +75,18 @@ pub(super) fn dry_run<'a>(
     let mut statuses = Vec::new();
     let enough = |nv: usize, v: usize| nv > 0 && nv + v >= want;
     let node_at = |i: usize| -> &'a NodeInfo { &potential[(offset + i) % n] };
+    // The potential nodes are usually the whole snapshot, in order: position = slot, and
+    // no node is visited to find its summary.
+    let snapshot = dry.handle.snapshot();
+    let whole = std::ptr::eq(potential.as_ptr(), snapshot.nodes().as_ptr()) && n == snapshot.len();
+    let priorities_at = |i: usize| -> Option<PodPriorities> {
+        let slot = if whole { (offset + i) % n } else { node_at(i).slot as usize };
+        match snapshot.pod_priorities(slot) {
+            Some(p) if whole || std::ptr::eq(&*snapshot.nodes()[slot], node_at(i)) => Some(*p),
+            // A node outside the snapshot (not expected): from its pods.
+            _ => Some(node_at(i).pod_priorities()),
+        }
+    };
     // Suffix minima of the nodes' lower bounds, made on first need.
     let mut best_after: Option<Vec<Option<Rank>>> = None;
     // Small first batches: with many alike nodes the first candidates often end the search.
@@ -117,7 +129,7 @@ pub(super) fn dry_run<'a>(
         next = judged;
         if prune && next < n && !non_violating.is_empty() {
             let best = non_violating.iter().chain(&violating).map(|c| rank(c, dry.now)).min();
-            let bounds = best_after.get_or_insert_with(|| suffix_min_bounds(dry, n, &node_at));
+            let bounds = best_after.get_or_insert_with(|| suffix_min_bounds(dry, n, &priorities_at));
             match (&bounds[next], best) {
                 // No node left has anything to evict: no more candidates.
                 (None, _) => break,
@@ -133,27 +145,30 @@ pub(super) fn dry_run<'a>(
 /// How [`pick_one`] orders candidates, smaller first.
 type Rank = (usize, i32, i64, usize, Reverse<Option<Timestamp>>);
 
-/// A rank no candidate on `node` can beat, from its pods alone: no PDB violation, one
-/// victim of the lowest priority below the preemptor's, started as late as the latest of
-/// them; `None` when nothing there may be evicted.
-fn lower_bound(dry: &DryRun<'_>, node: &NodeInfo) -> Option<Rank> {
-    let lower = node.pods.iter().filter(|p| p.priority < dry.pod.priority);
-    let (mut min_priority, mut latest) = (None::<i32>, None::<Timestamp>);
-    for p in lower {
-        min_priority = Some(min_priority.map_or(p.priority, |m| m.min(p.priority)));
-        let t = start_time(p, dry.now);
-        latest = Some(latest.map_or(t, |l| l.max(t)));
+/// A rank no candidate on a node with pods `p` can beat: no PDB violation, one victim of
+/// the lowest priority below the preemptor's, started as late as the latest pod there (or
+/// "now" if one has not started); `None` when nothing there may be evicted. Bounding with
+/// every pod's start rather than only the evictable ones' is weaker but needs no visit.
+fn lower_bound(p: &PodPriorities, preemptor: i32, now: Timestamp) -> Option<Rank> {
+    if p.min_priority >= preemptor {
+        return None;
     }
-    let min_priority = min_priority?;
-    Some((0, min_priority, i64::from(min_priority) + SHIFT, 1, Reverse(latest)))
+    let latest = if p.unstarted { Some(now) } else { p.latest_start };
+    Some((0, p.min_priority, i64::from(p.min_priority) + SHIFT, 1, Reverse(latest)))
 }
 
 /// For each position `i` (in judging order), the smallest lower bound of the nodes from `i`
-/// on; `None` where none of them has anything to evict.
-fn suffix_min_bounds<'a>(dry: &DryRun<'_>, n: usize, node_at: &impl Fn(usize) -> &'a NodeInfo) -> Vec<Option<Rank>> {
+/// on; `None` where none of them has anything to evict. Reads the snapshot's per-slot
+/// summaries (`slot_at`), not the nodes: this runs over every potential node on each
+/// preemption.
+fn suffix_min_bounds(
+    dry: &DryRun<'_>,
+    n: usize,
+    slot_at: &impl Fn(usize) -> Option<PodPriorities>,
+) -> Vec<Option<Rank>> {
     let mut out: Vec<Option<Rank>> = vec![None; n + 1];
     for i in (0..n).rev() {
-        let here = lower_bound(dry, node_at(i));
+        let here = slot_at(i).and_then(|p| lower_bound(&p, dry.pod.priority, dry.now));
         out[i] = match (here, out[i + 1]) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
