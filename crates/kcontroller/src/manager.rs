@@ -112,8 +112,23 @@ impl Manager {
     /// An unknown controller, an informer that cannot be built, or invalid leader election
     /// settings.
     pub fn new(client: Client, config: ManagerConfig, registry: &mut Registry) -> Result<Self, ManagerError> {
-        let selected = config.selected()?;
         let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(registry));
+        Self::with_informers(client, config, informers, registry)
+    }
+
+    /// As [`Manager::new`], with the controllers' informers taken from `informers`: in a
+    /// process that runs other components too (a scheduler, DNS), one watch per resource
+    /// feeds them all instead of one per component. [`Manager::run`] starts them (again).
+    ///
+    /// # Errors
+    /// As [`Manager::new`].
+    pub fn with_informers(
+        client: Client,
+        config: ManagerConfig,
+        informers: Informers,
+        registry: &mut Registry,
+    ) -> Result<Self, ManagerError> {
+        let selected = config.selected()?;
         let metrics = ControllerMetrics::register(registry);
         let mut ctx = Context::new(client.clone(), informers, metrics, config.instance.clone())?;
         ctx.node_monitor_grace_period = config.node_monitor_grace_period;

@@ -204,7 +204,10 @@ impl Cluster {
         let mut manager_config = ManagerConfig::new("kcluster");
         manager_config.node_monitor_grace_period = config.node_monitor_grace_period;
         manager_config.node_monitor_period = config.node_monitor_period;
-        let manager = Manager::new(client.clone(), manager_config, &mut registry)
+        // One informer factory for the controllers, the scheduler and DNS: each resource is
+        // watched and decoded once for all of them.
+        let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
+        let manager = Manager::with_informers(client.clone(), manager_config, informers.clone(), &mut registry)
             .map_err(|e| component("controller-manager")(e.to_string()))?;
         let c = cancel.clone();
         tasks.spawn(async move {
@@ -217,7 +220,6 @@ impl Cluster {
         let sched_config = SchedulerConfig::default();
         let sched_registry = ksched::kube::registry(&client);
         sched_config.build_profiles(&sched_registry).map_err(|e| component("scheduler")(e.to_string()))?;
-        let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
         let sched_metrics = ksched::scheduler::SchedulerMetrics::register(&mut registry);
         let (c, sc, si) = (cancel.clone(), client.clone(), informers.clone());
         tasks.spawn(async move {
@@ -245,8 +247,8 @@ impl Cluster {
             if pod_dns && addr.ip().is_loopback() && !node_ip.is_loopback() {
                 addr.set_ip(IpAddr::V4(node_ip));
             }
-            // The scheduler's informer factory (one set of kwatch metrics per registry); it
-            // starts informers made after its start too.
+            // The shared informer factory (one set of kwatch metrics per registry); it starts
+            // informers made after its start too.
             let dns = crate::dns::DnsServer::start(addr, "cluster.local", &informers, cancel.clone())
                 .await
                 .map_err(|e| component("dns")(e.to_string()))?;

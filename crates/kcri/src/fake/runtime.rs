@@ -152,8 +152,8 @@ impl RuntimeService for FakeRuntime {
     }
 
     fn list_pod_sandbox(&self, filter: PodSandboxFilter) -> BoxFuture<'_, Result<Vec<PodSandbox>>> {
-        let items = self.record("ListPodSandbox").sandbox_listing();
-        Box::pin(async move { Ok(items.into_iter().filter(|s| filter.matches(s)).collect()) })
+        let items = self.record("ListPodSandbox").sandbox_listing(&filter);
+        Box::pin(async move { Ok(items) })
     }
 
     fn create_container(
@@ -214,8 +214,19 @@ impl RuntimeService for FakeRuntime {
 
     fn list_containers(&self, filter: ContainerFilter) -> BoxFuture<'_, Result<Vec<Container>>> {
         let state = self.record("ListContainers");
-        let items: Vec<Container> =
-            state.containers.values().map(|c| c.listing()).filter(|c| filter.matches(c)).collect();
+        // Filtered before copying: a kubelet lists one pod's containers at a time.
+        let items: Vec<Container> = state
+            .containers
+            .values()
+            .filter(|c| {
+                let s = &c.status;
+                filter.id.as_deref().is_none_or(|id| s.id.starts_with(id))
+                    && filter.state.is_none_or(|st| st == s.state)
+                    && filter.pod_sandbox_id.as_deref().is_none_or(|p| c.pod_sandbox_id.starts_with(p))
+                    && labels_match(&filter.label_selector, &s.labels)
+            })
+            .map(|c| c.listing())
+            .collect();
         drop(state);
         Box::pin(async move { Ok(items) })
     }

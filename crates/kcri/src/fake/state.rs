@@ -12,8 +12,8 @@ use super::Behaviour;
 use crate::error::{Error, Result};
 use crate::types::{
     Container, ContainerConfig, ContainerEvent, ContainerEventType, ContainerState, ContainerStatus, ExecSyncResponse,
-    Image, LinuxContainerResources, NamespaceMode, PodSandbox, PodSandboxConfig, PodSandboxNetwork, PodSandboxState,
-    PodSandboxStatus,
+    Image, LinuxContainerResources, NamespaceMode, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxNetwork,
+    PodSandboxState, PodSandboxStatus, labels_match,
 };
 
 /// An IPv4 range pods get addresses from.
@@ -307,9 +307,16 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn sandbox_listing(&self) -> Vec<PodSandbox> {
+    /// The sandboxes `filter` selects (filtered before copying).
+    pub(super) fn sandbox_listing(&self, filter: &PodSandboxFilter) -> Vec<PodSandbox> {
         self.sandboxes
             .values()
+            .filter(|s| {
+                let st = &s.status;
+                filter.id.as_deref().is_none_or(|id| st.id.starts_with(id))
+                    && filter.state.is_none_or(|x| x == st.state)
+                    && labels_match(&filter.label_selector, &st.labels)
+            })
             .map(|s| PodSandbox {
                 id: s.status.id.clone(),
                 metadata: s.status.metadata.clone(),
