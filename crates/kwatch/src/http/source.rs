@@ -6,8 +6,12 @@ use std::marker::PhantomData;
 use futures_util::StreamExt;
 use kapi::ApiResource;
 use kapi::k8s::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status};
-use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::{Client, ClientError};
 use crate::lister::{
@@ -40,18 +44,74 @@ impl<K> HttpListerWatcher<K> {
         let base = self.resource.collection_path(self.namespace.as_deref());
         if q.is_empty() { base } else { format!("{base}?{q}") }
     }
+}
 
-    /// Items of built-in lists come without apiVersion/kind; typed and dynamic objects want them.
-    fn object(&self, mut v: Value) -> Result<K, WatchError>
-    where
-        K: DeserializeOwned,
-    {
-        if let Some(m) = v.as_object_mut() {
-            m.entry("apiVersion").or_insert_with(|| Value::String(self.resource.api_version()));
-            m.entry("kind").or_insert_with(|| Value::String(self.resource.kind.clone()));
-        }
-        serde_json::from_value(v).map_err(|e| WatchError::Decode(format!("{}: {e}", self.resource.kind)))
+/// Items of built-in lists come without apiVersion/kind; typed and dynamic objects want them.
+fn object<K: DeserializeOwned>(resource: &ApiResource, mut v: Value) -> Result<K, WatchError> {
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| Value::String(resource.api_version()));
+        m.entry("kind").or_insert_with(|| Value::String(resource.kind.clone()));
     }
+    serde_json::from_value(v).map_err(|e| WatchError::Decode(format!("{}: {e}", resource.kind)))
+}
+
+/// One watch event line. The object is decoded straight from its bytes when it names its
+/// apiVersion and kind (as watch events do), not through a `Value` tree first: the tree,
+/// its copy and the second decode were most of an informer's cost per event.
+fn event<K: DeserializeOwned>(resource: &ApiResource, line: &[u8]) -> Result<WatchEvent<K>, WatchError> {
+    let line: EventLine<'_> = serde_json::from_slice(line).map_err(|e| WatchError::Decode(e.to_string()))?;
+    let text = line.object.map_or("null", RawValue::get);
+    match &*line.kind {
+        "ADDED" => Ok(WatchEvent::Added(object_from_str(resource, text)?)),
+        "MODIFIED" => Ok(WatchEvent::Modified(object_from_str(resource, text)?)),
+        "DELETED" => Ok(WatchEvent::Deleted(object_from_str(resource, text)?)),
+        "BOOKMARK" => {
+            let o: MetadataOnly =
+                serde_json::from_str(text).map_err(|e| WatchError::Decode(format!("bookmark: {e}")))?;
+            Ok(WatchEvent::bookmark_from_meta(&o.metadata.unwrap_or_default()))
+        }
+        "ERROR" => {
+            let status: Status =
+                serde_json::from_str(text).map_err(|e| WatchError::Decode(format!("error event: {e}")))?;
+            Ok(WatchEvent::Error(kapi::StatusError::from_status(&status)))
+        }
+        other => Err(WatchError::Decode(format!("unknown watch event type {other:?}"))),
+    }
+}
+
+/// [`object`] from JSON text: decoded directly when it has apiVersion and kind.
+fn object_from_str<K: DeserializeOwned>(resource: &ApiResource, text: &str) -> Result<K, WatchError> {
+    let err = |e: serde_json::Error| WatchError::Decode(format!("{}: {e}", resource.kind));
+    let probe: TypeProbe = serde_json::from_str(text).map_err(err)?;
+    if probe.api_version.is_some() && probe.kind.is_some() {
+        return serde_json::from_str(text).map_err(err);
+    }
+    object(resource, serde_json::from_str(text).map_err(err)?)
+}
+
+/// A watch event line, its object left undecoded.
+#[derive(Deserialize)]
+struct EventLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+/// Whether an object names its apiVersion and kind (other fields are skipped unread).
+#[derive(Deserialize)]
+struct TypeProbe {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<IgnoredAny>,
+    #[serde(default)]
+    kind: Option<IgnoredAny>,
+}
+
+/// A bookmark's object: only its metadata matters.
+#[derive(Deserialize)]
+struct MetadataOnly {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
 }
 
 fn error(e: ClientError) -> WatchError {
@@ -91,12 +151,14 @@ where
             if let Some(m) = params.resource_version_match {
                 q.push(("resourceVersionMatch", m.as_str().to_owned()));
             }
-            let v = self.client.get_json(&self.path(&q)).await.map_err(error)?;
+            let mut v = self.client.get_json(&self.path(&q)).await.map_err(error)?;
+            // The items are taken out of the tree, not copied.
+            let listed = v.get_mut("items").map(Value::take);
             let meta = v.get("metadata");
             let text = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).map(str::to_owned);
-            let items = match v.get("items") {
+            let items = match listed {
                 Some(Value::Array(items)) => {
-                    items.iter().map(|i| self.object(i.clone())).collect::<Result<Vec<_>, _>>()?
+                    items.into_iter().map(|i| object(&self.resource, i)).collect::<Result<Vec<_>, _>>()?
                 }
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => return Err(WatchError::Decode("items is not a list".into())),
@@ -133,25 +195,7 @@ where
             let this = self.clone_for_stream();
             let events = lines.map(move |line| {
                 let line = line.map_err(error)?;
-                let v: Value = serde_json::from_slice(&line).map_err(|e| WatchError::Decode(e.to_string()))?;
-                let object = v.get("object").cloned().unwrap_or(Value::Null);
-                match v.get("type").and_then(Value::as_str) {
-                    Some("ADDED") => Ok(WatchEvent::Added(this.object(object)?)),
-                    Some("MODIFIED") => Ok(WatchEvent::Modified(this.object(object)?)),
-                    Some("DELETED") => Ok(WatchEvent::Deleted(this.object(object)?)),
-                    Some("BOOKMARK") => {
-                        let meta: ObjectMeta =
-                            serde_json::from_value(object.get("metadata").cloned().unwrap_or(Value::Null))
-                                .map_err(|e| WatchError::Decode(format!("bookmark: {e}")))?;
-                        Ok(WatchEvent::bookmark_from_meta(&meta))
-                    }
-                    Some("ERROR") => {
-                        let status: Status = serde_json::from_value(object)
-                            .map_err(|e| WatchError::Decode(format!("error event: {e}")))?;
-                        Ok(WatchEvent::Error(kapi::StatusError::from_status(&status)))
-                    }
-                    other => Err(WatchError::Decode(format!("unknown watch event type {other:?}"))),
-                }
+                event(&this.resource, &line)
             });
             let stream: WatchStream<K> = Box::pin(events);
             Ok(stream)
@@ -167,5 +211,54 @@ impl<K> HttpListerWatcher<K> {
             namespace: self.namespace.clone(),
             _kind: PhantomData,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use kapi::k8s::api::core::v1::Pod;
+
+    fn pods() -> ApiResource {
+        ApiResource::of::<Pod>()
+    }
+
+    #[test]
+    fn typed_objects_are_decoded_from_the_event_line() {
+        let line = br#"{"type":"MODIFIED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"ns","resourceVersion":"7"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox"}]}}}"#;
+        let WatchEvent::Modified(p) = event::<Pod>(&pods(), line).unwrap() else { panic!("not Modified") };
+        assert_eq!(p.metadata.name.as_deref(), Some("a"));
+        assert_eq!(p.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(p.spec.unwrap().node_name.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn objects_without_type_information_get_the_resources() {
+        // As list items come; the decoded object names its apiVersion and kind either way.
+        let line = br#"{"type":"ADDED","object":{"metadata":{"name":"a"}}}"#;
+        let WatchEvent::Added(v) = event::<Value>(&pods(), line).unwrap() else { panic!("not Added") };
+        assert_eq!((v["apiVersion"].as_str(), v["kind"].as_str()), (Some("v1"), Some("Pod")));
+        let line = br#"{"type":"DELETED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"}}}"#;
+        let WatchEvent::Deleted(v) = event::<Value>(&pods(), line).unwrap() else { panic!("not Deleted") };
+        assert_eq!(v, serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}));
+    }
+
+    #[test]
+    fn bookmarks_errors_and_bad_lines() {
+        let line = br#"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"12","annotations":{"k8s.io/initial-events-end":"true"}}}}"#;
+        assert_eq!(
+            event::<Pod>(&pods(), line).unwrap(),
+            WatchEvent::Bookmark { resource_version: "12".into(), initial_events_end: true }
+        );
+        let line = br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","code":410,"reason":"Expired","message":"too old resource version"}}"#;
+        let WatchEvent::Error(e) = event::<Pod>(&pods(), line).unwrap() else { panic!("not Error") };
+        assert_eq!(e.code(), 410);
+        assert!(matches!(event::<Pod>(&pods(), br#"{"type":"SOMETHING","object":{}}"#), Err(WatchError::Decode(_))));
+        assert!(matches!(
+            event::<Pod>(&pods(), br#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"Pod","spec":7}}"#),
+            Err(WatchError::Decode(_))
+        ));
+        assert!(matches!(event::<Pod>(&pods(), b"not json"), Err(WatchError::Decode(_))));
     }
 }
