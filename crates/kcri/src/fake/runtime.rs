@@ -218,13 +218,7 @@ impl RuntimeService for FakeRuntime {
         let items: Vec<Container> = state
             .containers
             .values()
-            .filter(|c| {
-                let s = &c.status;
-                filter.id.as_deref().is_none_or(|id| s.id.starts_with(id))
-                    && filter.state.is_none_or(|st| st == s.state)
-                    && filter.pod_sandbox_id.as_deref().is_none_or(|p| c.pod_sandbox_id.starts_with(p))
-                    && labels_match(&filter.label_selector, &s.labels)
-            })
+            .filter(|c| filter.matches_fields(&c.status.id, c.status.state, &c.pod_sandbox_id, &c.status.labels))
             .map(|c| c.listing())
             .collect();
         drop(state);

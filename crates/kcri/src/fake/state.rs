@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::types::{
     Container, ContainerConfig, ContainerEvent, ContainerEventType, ContainerState, ContainerStatus, ExecSyncResponse,
     Image, LinuxContainerResources, NamespaceMode, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxNetwork,
-    PodSandboxState, PodSandboxStatus, labels_match,
+    PodSandboxState, PodSandboxStatus,
 };
 
 /// An IPv4 range pods get addresses from.
@@ -311,12 +311,7 @@ impl State {
     pub(super) fn sandbox_listing(&self, filter: &PodSandboxFilter) -> Vec<PodSandbox> {
         self.sandboxes
             .values()
-            .filter(|s| {
-                let st = &s.status;
-                filter.id.as_deref().is_none_or(|id| st.id.starts_with(id))
-                    && filter.state.is_none_or(|x| x == st.state)
-                    && labels_match(&filter.label_selector, &st.labels)
-            })
+            .filter(|s| filter.matches_fields(&s.status.id, s.status.state, &s.status.labels))
             .map(|s| PodSandbox {
                 id: s.status.id.clone(),
                 metadata: s.status.metadata.clone(),

@@ -423,10 +423,16 @@ pub struct ContainerFilter {
 impl ContainerFilter {
     /// Whether `container` passes the filter (id prefix, state, sandbox, labels).
     pub fn matches(&self, container: &Container) -> bool {
-        self.id.as_deref().is_none_or(|id| container.id.starts_with(id))
-            && self.state.is_none_or(|s| s == container.state)
-            && self.pod_sandbox_id.as_deref().is_none_or(|p| container.pod_sandbox_id.starts_with(p))
-            && labels_match(&self.label_selector, &container.labels)
+        self.matches_fields(&container.id, container.state, &container.pod_sandbox_id, &container.labels)
+    }
+
+    /// [`matches`](Self::matches) on the fields alone (a runtime can filter its records
+    /// before building listings).
+    pub fn matches_fields(&self, id: &str, state: ContainerState, pod_sandbox_id: &str, labels: &Labels) -> bool {
+        self.id.as_deref().is_none_or(|want| id.starts_with(want))
+            && self.state.is_none_or(|s| s == state)
+            && self.pod_sandbox_id.as_deref().is_none_or(|p| pod_sandbox_id.starts_with(p))
+            && labels_match(&self.label_selector, labels)
     }
 }
 

@@ -347,9 +347,15 @@ pub struct PodSandboxFilter {
 impl PodSandboxFilter {
     /// Whether `sandbox` passes the filter (id prefix, state, labels).
     pub fn matches(&self, sandbox: &PodSandbox) -> bool {
-        self.id.as_deref().is_none_or(|id| sandbox.id.starts_with(id))
-            && self.state.is_none_or(|s| s == sandbox.state)
-            && labels_match(&self.label_selector, &sandbox.labels)
+        self.matches_fields(&sandbox.id, sandbox.state, &sandbox.labels)
+    }
+
+    /// [`matches`](Self::matches) on the fields alone (a runtime can filter its records
+    /// before building listings).
+    pub fn matches_fields(&self, id: &str, state: PodSandboxState, labels: &Labels) -> bool {
+        self.id.as_deref().is_none_or(|want| id.starts_with(want))
+            && self.state.is_none_or(|s| s == state)
+            && labels_match(&self.label_selector, labels)
     }
 }
 

@@ -246,10 +246,7 @@ impl<K> Api<K> {
     where
         K: DeserializeOwned,
     {
-        if let Some(m) = v.as_object_mut() {
-            m.entry("apiVersion").or_insert_with(|| Value::String(self.resource.api_version()));
-            m.entry("kind").or_insert_with(|| Value::String(self.resource.kind.clone()));
-        }
+        super::source::add_type_meta(&self.resource, &mut v);
         serde_json::from_value(v).map_err(|e| ClientError::Decode(format!("{}: {e}", self.resource.kind)))
     }
 

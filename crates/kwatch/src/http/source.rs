@@ -1,13 +1,12 @@
 //! The Kubernetes HTTP API as a [`ListerWatcher`]: works against kapiserver and any real
 //! kube-apiserver.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use futures_util::StreamExt;
 use kapi::ApiResource;
 use kapi::k8s::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status};
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
@@ -46,12 +45,18 @@ impl<K> HttpListerWatcher<K> {
     }
 }
 
-/// Items of built-in lists come without apiVersion/kind; typed and dynamic objects want them.
-fn object<K: DeserializeOwned>(resource: &ApiResource, mut v: Value) -> Result<K, WatchError> {
+/// Items of built-in lists come without apiVersion/kind; typed and dynamic objects want
+/// them: adds `resource`'s where missing.
+pub(super) fn add_type_meta(resource: &ApiResource, v: &mut Value) {
     if let Some(m) = v.as_object_mut() {
         m.entry("apiVersion").or_insert_with(|| Value::String(resource.api_version()));
         m.entry("kind").or_insert_with(|| Value::String(resource.kind.clone()));
     }
+}
+
+/// An object of `resource` from a `Value`, with [`add_type_meta`].
+fn object<K: DeserializeOwned>(resource: &ApiResource, mut v: Value) -> Result<K, WatchError> {
+    add_type_meta(resource, &mut v);
     serde_json::from_value(v).map_err(|e| WatchError::Decode(format!("{}: {e}", resource.kind)))
 }
 

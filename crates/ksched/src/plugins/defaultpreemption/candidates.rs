@@ -79,12 +79,12 @@ pub(super) fn dry_run<'a>(
     // no node is visited to find its summary.
     let snapshot = dry.handle.snapshot();
     let whole = std::ptr::eq(potential.as_ptr(), snapshot.nodes().as_ptr()) && n == snapshot.len();
-    let priorities_at = |i: usize| -> Option<PodPriorities> {
+    let priorities_at = |i: usize| -> PodPriorities {
         let slot = if whole { (offset + i) % n } else { node_at(i).slot as usize };
         match snapshot.pod_priorities(slot) {
-            Some(p) if whole || std::ptr::eq(&*snapshot.nodes()[slot], node_at(i)) => Some(*p),
+            Some(p) if whole || std::ptr::eq(&*snapshot.nodes()[slot], node_at(i)) => *p,
             // A node outside the snapshot (not expected): from its pods.
-            _ => Some(node_at(i).pod_priorities()),
+            _ => node_at(i).pod_priorities(),
         }
     };
     // Suffix minima of the nodes' lower bounds, made on first need.
@@ -159,16 +159,12 @@ fn lower_bound(p: &PodPriorities, preemptor: i32, now: Timestamp) -> Option<Rank
 
 /// For each position `i` (in judging order), the smallest lower bound of the nodes from `i`
 /// on; `None` where none of them has anything to evict. Reads the snapshot's per-slot
-/// summaries (`slot_at`), not the nodes: this runs over every potential node on each
+/// summaries (`priorities_at`), not the nodes: this runs over every potential node on each
 /// preemption.
-fn suffix_min_bounds(
-    dry: &DryRun<'_>,
-    n: usize,
-    slot_at: &impl Fn(usize) -> Option<PodPriorities>,
-) -> Vec<Option<Rank>> {
+fn suffix_min_bounds(dry: &DryRun<'_>, n: usize, priorities_at: &impl Fn(usize) -> PodPriorities) -> Vec<Option<Rank>> {
     let mut out: Vec<Option<Rank>> = vec![None; n + 1];
     for i in (0..n).rev() {
-        let here = slot_at(i).and_then(|p| lower_bound(&p, dry.pod.priority, dry.now));
+        let here = lower_bound(&priorities_at(i), dry.pod.priority, dry.now);
         out[i] = match (here, out[i + 1]) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
