@@ -22,7 +22,14 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Logs of the cluster under test (`RUST_LOG`, default `warn`), shown when a test fails.
+fn logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 fn config(dir: &Path) -> ClusterConfig {
+    logs();
     ClusterConfig {
         data_dir: dir.to_path_buf(),
         port: 0,
@@ -182,12 +189,18 @@ async fn a_thousand_pods_on_fifty_nodes_move_off_a_dead_node() {
             let pods = kubectl(&kubeconfig, &["get", "pods", "--no-headers", "-o", "wide"]);
             let stuck = kubectl(
                 &kubeconfig,
-                &["get", "pods", "--field-selector=status.phase!=Running", "-o", "jsonpath={.items[*].status}"],
+                &[
+                    "get",
+                    "pods",
+                    "--field-selector=status.phase!=Running",
+                    "-o",
+                    r#"jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.metadata.uid} {.metadata.resourceVersion} {.status}{"\n"}{end}"#,
+                ],
             );
             let nodes = kubectl(&kubeconfig, &["get", "nodes", "--no-headers"]);
             let not_ready: Vec<&str> = nodes.lines().filter(|l| !l.contains(" Ready ")).collect();
             panic!(
-                "only {running} of 1000 pods Running ({} pods):\n{state}\nnot running: {stuck}\nnodes not Ready: {not_ready:?}",
+                "only {running} of 1000 pods Running ({} pods):\n{state}\nnot running:\n{stuck}\nnodes not Ready: {not_ready:?}",
                 pods.lines().count()
             );
         }

@@ -15,6 +15,7 @@ use kapi::StatusError;
 use kapi::fields::{KindFields, kind_fields};
 use kstore::backend::{BackendEvent, ListOptions, WatchOptions};
 use serde_json::Value;
+use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -152,8 +153,87 @@ pub struct Subscription {
     pub initial: Vec<CacheEvent>,
     /// The cache revision the initial events reflect.
     pub revision: i64,
-    /// Live changes, unfiltered.
-    pub live: broadcast::Receiver<Feed>,
+    /// Live changes after `revision`.
+    pub live: LiveFeed,
+}
+
+/// A watcher's live feed: each change after its subscription once, in order, and the
+/// revisions it may announce in bookmarks.
+#[derive(Debug)]
+pub struct LiveFeed {
+    rx: broadcast::Receiver<Feed>,
+    /// The watcher has been given (or has skipped as filtered out) every change up to here.
+    last: i64,
+    /// The newest revision the client was told of, by an event or a bookmark.
+    announced: i64,
+}
+
+/// What [`LiveFeed::settle`] found.
+#[derive(Debug)]
+pub struct Settled {
+    /// Changes passing the filter that were still queued: to send before the bookmark.
+    pub events: Vec<CacheEvent>,
+    /// The revision to announce in a bookmark, when it moved past the last event or
+    /// bookmark the client got.
+    pub bookmark: Option<i64>,
+}
+
+impl LiveFeed {
+    fn take(&mut self, ev: &CacheEvent, f: &Filter) -> Option<CacheEvent> {
+        if ev.revision <= self.last {
+            return None;
+        }
+        self.last = ev.revision;
+        let out = ev.filtered(f)?;
+        self.announced = ev.revision;
+        Some(out)
+    }
+
+    /// The next change passing `f`; `None` when the watch must end (the watcher fell behind
+    /// the broadcast buffer or the cache restarted): the client resumes from its last
+    /// resourceVersion or relists.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a change is consumed only when it is returned or filtered out.
+    pub async fn next(&mut self, f: &Filter) -> Option<CacheEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(Feed::Event(ev)) => {
+                    if let Some(e) = self.take(&ev, f) {
+                        return Some(e);
+                    }
+                }
+                Ok(Feed::Reset) | Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Prepares a bookmark at `cache`'s revision: takes the changes still queued for this
+    /// watcher, which must be sent first. `None` when the watch must end.
+    ///
+    /// # Correctness
+    /// A bookmark promises the client every change up to its revision. The cache publishes
+    /// a change before its revision moves past it, so once the revision is read here every
+    /// change up to it is queued; draining the queue (rather than announcing the revision
+    /// right away) keeps a bookmark from overtaking a change still in the queue, which the
+    /// watcher would then skip as already seen.
+    pub fn settle(&mut self, cache: &WatchCache, f: &Filter) -> Option<Settled> {
+        let revision = cache.revision();
+        let mut events = Vec::new();
+        loop {
+            match self.rx.try_recv() {
+                Ok(Feed::Event(ev)) => events.extend(self.take(&ev, f)),
+                Err(TryRecvError::Empty) => break,
+                Ok(Feed::Reset) | Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => return None,
+            }
+        }
+        self.last = self.last.max(revision);
+        let bookmark = (self.last > self.announced).then_some(self.last);
+        self.announced = self.last;
+        Some(Settled { events, bookmark })
+    }
 }
 
 impl WatchCache {
@@ -252,7 +332,11 @@ impl WatchCache {
             }
             Some(rv) => st.events.iter().filter(|e| e.revision > rv).filter_map(|e| e.filtered(f)).collect(),
         };
-        Ok(Subscription { initial, revision: st.revision, live })
+        Ok(Subscription {
+            initial,
+            revision: st.revision,
+            live: LiveFeed { rx: live, last: st.revision, announced: st.revision },
+        })
     }
 
     async fn run(self: Arc<Self>, storage: Storage, cancel: CancellationToken) {
@@ -362,5 +446,85 @@ impl WatchCache {
         let _ = self.tx.send(Feed::Event(ev));
         drop(st);
         self.revision.send_replace(rev);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::resources::builtin;
+    use serde_json::json;
+
+    fn pods() -> ResourceInfo {
+        builtin().into_iter().find(|r| r.plural == "pods").unwrap()
+    }
+
+    /// A ready cache with no store behind it: changes are applied by hand.
+    fn cache() -> WatchCache {
+        let (tx, _) = broadcast::channel(16);
+        let (revision, _) = watch::channel(1);
+        let state = State { revision: 1, window_start: 1, ready: true, ..State::default() };
+        WatchCache { res: pods(), state: RwLock::new(state), tx, revision, capacity: 16 }
+    }
+
+    fn pod(name: &str, node: &str, rev: i64) -> Arc<Cached> {
+        let v = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "a", "resourceVersion": rev.to_string()},
+            "spec": {"nodeName": node}});
+        let key = Bytes::from(format!("/registry/pods/a/{name}"));
+        Arc::new(Cached::new(key, v, rev, &kind_fields("", "Pod")).unwrap())
+    }
+
+    fn on_node(node: &str) -> Filter {
+        Filter::parse(&pods(), None, None, Some(&format!("spec.nodeName={node}"))).unwrap()
+    }
+
+    fn names(events: &[CacheEvent]) -> Vec<(EventType, String, i64)> {
+        events.iter().map(|e| (e.kind, meta::name(&e.object.value).to_owned(), e.revision)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_bookmark_never_overtakes_a_queued_change() {
+        let cache = cache();
+        let f = on_node("n1");
+        let mut sub = cache.subscribe(Some(1), &f).unwrap();
+        // Changes published while the watcher is busy elsewhere: the cache's revision is
+        // already past them when the bookmark timer fires.
+        cache.apply(pod("p1", "", 2), false);
+        cache.apply(pod("p1", "n1", 3), false);
+        cache.apply(pod("p2", "n2", 4), false);
+        assert_eq!(cache.revision(), 4);
+        let settled = sub.live.settle(&cache, &f).unwrap();
+        assert_eq!(names(&settled.events), [(EventType::Added, "p1".to_owned(), 3)], "bound to n1: ADDED");
+        assert_eq!(settled.bookmark, Some(4));
+        // Nothing is sent twice, and later changes still come.
+        cache.apply(pod("p1", "n1", 5), false);
+        let next = sub.live.next(&f).await.unwrap();
+        assert_eq!((next.kind, next.revision), (EventType::Modified, 5));
+        let settled = sub.live.settle(&cache, &f).unwrap();
+        assert!(settled.events.is_empty());
+        assert_eq!(settled.bookmark, None, "nothing new since the last event");
+        // A progress notification moves the revision with no change: a bookmark only.
+        cache.advance(9);
+        let settled = sub.live.settle(&cache, &f).unwrap();
+        assert!(settled.events.is_empty());
+        assert_eq!(settled.bookmark, Some(9));
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_is_ended() {
+        let cache = cache();
+        let f = on_node("n1");
+        let mut sub = cache.subscribe(None, &f).unwrap();
+        for rev in 2..40 {
+            cache.apply(pod("p1", "n1", rev), false);
+        }
+        assert!(sub.live.next(&f).await.is_none());
+        let mut sub = cache.subscribe(None, &f).unwrap();
+        for rev in 40..80 {
+            cache.apply(pod("p1", "n1", rev), false);
+        }
+        assert!(sub.live.settle(&cache, &f).is_none());
     }
 }

@@ -5,13 +5,12 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use kapiserver::cache::{EventType, Feed};
+use kapiserver::cache::EventType;
 use kapiserver::filter::Filter;
 use kapiserver::resources::ResourceInfo;
 use kapiserver::rest::{Api, ListQuery};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::lister::{
     BoxFuture, ListParams, ListerWatcher, ObjectList, ResourceVersionMatch, WatchError, WatchEvent, WatchParams,
@@ -103,48 +102,41 @@ where
                     initial_events_end: true,
                 }));
             }
-            let state = (pending, sub.live, filter, sub.revision, cache, params.bookmarks, false);
-            let stream = futures_util::stream::unfold(
-                state,
-                |(mut pending, mut live, filter, mut last, cache, bookmarks, done)| async move {
-                    if let Some(ev) = pending.pop_front() {
-                        return Some((ev, (pending, live, filter, last, cache, bookmarks, done)));
-                    }
-                    if done {
-                        return None;
-                    }
+            let state = (pending, sub.live, filter, cache, params.bookmarks);
+            let stream =
+                futures_util::stream::unfold(state, |(mut pending, mut live, filter, cache, bookmarks)| async move {
                     loop {
-                        let got = tokio::time::timeout(Duration::from_secs(30), live.recv()).await;
-                        match got {
-                            Err(_) => {
-                                let rev = cache.revision();
-                                if bookmarks && rev > last {
-                                    last = rev;
-                                    let ev = WatchEvent::Bookmark {
-                                        resource_version: rev.to_string(),
-                                        initial_events_end: false,
-                                    };
-                                    return Some((Ok(ev), (pending, live, filter, last, cache, bookmarks, false)));
-                                }
-                            }
-                            Ok(Ok(Feed::Event(ev))) => {
-                                if ev.revision <= last {
-                                    continue;
-                                }
-                                last = ev.revision;
-                                let Some(ev) = ev.filtered(&filter) else { continue };
+                        if let Some(ev) = pending.pop_front() {
+                            return Some((ev, (pending, live, filter, cache, bookmarks)));
+                        }
+                        match tokio::time::timeout(Duration::from_secs(30), live.next(&filter)).await {
+                            Ok(Some(ev)) => {
                                 let out = decode(&ev.object.value).map(|o| kind_event(ev.kind, o));
-                                return Some((out, (pending, live, filter, last, cache, bookmarks, false)));
+                                return Some((out, (pending, live, filter, cache, bookmarks)));
                             }
                             // Fell behind or the cache restarted: end the watch so the reflector
                             // resumes from its last version (or relists on 410).
-                            Ok(Ok(Feed::Reset)) | Ok(Err(RecvError::Lagged(_))) | Ok(Err(RecvError::Closed)) => {
-                                return None;
+                            Ok(None) => return None,
+                            Err(_) if bookmarks => {
+                                // Changes still queued go out before the bookmark that covers them.
+                                let settled = live.settle(&cache, &filter)?;
+                                pending.extend(
+                                    settled
+                                        .events
+                                        .iter()
+                                        .map(|e| decode(&e.object.value).map(|o| kind_event(e.kind, o))),
+                                );
+                                if let Some(rev) = settled.bookmark {
+                                    pending.push_back(Ok(WatchEvent::Bookmark {
+                                        resource_version: rev.to_string(),
+                                        initial_events_end: false,
+                                    }));
+                                }
                             }
+                            Err(_) => {}
                         }
                     }
-                },
-            );
+                });
             let stream: WatchStream<K> = Box::pin(stream);
             Ok(stream)
         })

@@ -11,12 +11,12 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use kapi::StatusError;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::respond::{Body, Want};
 use super::table;
-use crate::cache::{CacheEvent, Feed};
+use crate::cache::CacheEvent;
 use crate::crd::schema::PrinterColumns;
 use crate::filter::Filter;
 use crate::resources::ResourceInfo;
@@ -140,13 +140,10 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
     let cache = Arc::clone(&cache);
     tokio::spawn(async move {
         let mut first = true;
-        let mut last_rev = sub.revision;
+        let printer = crd.as_ref().map(|c| &c.printer);
         for ev in &sub.initial {
-            if tx.send(encode(&res, ev, p.want, &mut first, crd.as_ref().map(|c| &c.printer))).await.is_err() {
+            if tx.send(encode(&res, ev, p.want, &mut first, printer)).await.is_err() {
                 return;
-            }
-            if !initial_events {
-                last_rev = last_rev.max(ev.revision);
             }
         }
         if p.send_initial_events == Some(true)
@@ -166,28 +163,31 @@ pub(super) async fn watch(api: &Api, res: &ResourceInfo, p: WatchParams, cancel:
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
                 _ = ticker.tick() => {
-                    let rev = cache.revision();
-                    if p.bookmarks && rev > last_rev {
-                        last_rev = rev;
+                    if !p.bookmarks {
+                        continue;
+                    }
+                    // The changes still queued go out before the bookmark that covers them.
+                    let Some(settled) = live.settle(&cache, &p.filter) else { return };
+                    for ev in &settled.events {
+                        if tx.send(encode(&res, ev, p.want, &mut first, printer)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if let Some(rev) = settled.bookmark {
                         if tx.send(bookmark(&res, rev, false)).await.is_err() {
                             return;
                         }
                     }
                 }
-                got = live.recv() => match got {
-                    Ok(Feed::Event(ev)) => {
-                        if ev.revision <= last_rev {
-                            continue;
-                        }
-                        last_rev = ev.revision;
-                        let Some(ev) = ev.filtered(&p.filter) else { continue };
-                        if tx.send(encode(&res, &ev, p.want, &mut first, crd.as_ref().map(|c| &c.printer))).await.is_err() {
+                // Lagged or reset: end the watch; the client resumes from its last
+                // resourceVersion or relists.
+                got = live.next(&p.filter) => match got {
+                    Some(ev) => {
+                        if tx.send(encode(&res, &ev, p.want, &mut first, printer)).await.is_err() {
                             return;
                         }
                     }
-                    // Lagged or reset: end the watch; the client resumes from its last
-                    // resourceVersion or relists.
-                    Ok(Feed::Reset) | Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+                    None => return,
                 }
             }
         }
