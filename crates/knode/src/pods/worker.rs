@@ -57,7 +57,8 @@ pub(crate) struct Worker {
     kick: Arc<Notify>,
     probes: PodProbes,
     waiting: BTreeMap<String, Waiting>,
-    last_written: Option<PodStatus>,
+    /// The last status written, and when.
+    last_written: Option<(PodStatus, tokio::time::Instant)>,
     deleted_from_api: bool,
     volumes_refreshed: Option<tokio::time::Instant>,
 }
@@ -437,7 +438,7 @@ impl Worker {
         input.host_ip = Some(&self.shared.host_ip);
         input.runtime_name = &self.shared.runtime_name;
         let status = pod_status(&input);
-        if pod.status.as_ref() == Some(&status) || self.last_written.as_ref() == Some(&status) {
+        if !status_needs_write(pod.status.as_ref(), &status, self.last_written.as_ref(), tokio::time::Instant::now()) {
             return Ok(());
         }
         let (name, ns, _) = pod_identity(pod);
@@ -449,8 +450,31 @@ impl Worker {
             Err(kwatch::http::ClientError::Api(s)) if s.code() == 404 => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        self.last_written = Some(status);
+        self.last_written = Some((status, tokio::time::Instant::now()));
         Ok(())
+    }
+}
+
+/// How long the API's copy of a status this worker wrote may still differ from it before
+/// it is written again. The informer normally delivers the worker's own write well within
+/// this; a difference that outlives it was written by someone else (the node lifecycle
+/// controller marking the pods of an unreachable node not ready, a client) and is set
+/// right, as upstream's status manager reconciles.
+const STATUS_SETTLE: Duration = Duration::from_secs(10);
+
+/// Whether `new` must be written, given the API's status and the last one written.
+fn status_needs_write(
+    api: Option<&PodStatus>,
+    new: &PodStatus,
+    last: Option<&(PodStatus, tokio::time::Instant)>,
+    now: tokio::time::Instant,
+) -> bool {
+    if api == Some(new) {
+        return false;
+    }
+    match last {
+        Some((written, at)) if written == new => now.saturating_duration_since(*at) >= STATUS_SETTLE,
+        _ => true,
     }
 }
 
@@ -482,6 +506,25 @@ pub(crate) fn default_pull_policy(image: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_is_written_again_when_someone_else_changed_it() {
+        let running = PodStatus { phase: Some("Running".into()), ..PodStatus::default() };
+        let pending = PodStatus { phase: Some("Pending".into()), ..PodStatus::default() };
+        let t0 = tokio::time::Instant::now();
+        let written = (running.clone(), t0);
+        // Nothing written yet, or something else written last: write.
+        assert!(status_needs_write(Some(&pending), &running, None, t0));
+        assert!(status_needs_write(Some(&pending), &running, Some(&(pending.clone(), t0)), t0));
+        // The API has it: nothing to do.
+        assert!(!status_needs_write(Some(&running), &running, Some(&written), t0));
+        assert!(!status_needs_write(Some(&running), &running, None, t0));
+        // The informer has not delivered the write yet: no second write...
+        assert!(!status_needs_write(Some(&pending), &running, Some(&written), t0 + Duration::from_secs(1)));
+        assert!(!status_needs_write(None, &running, Some(&written), t0 + Duration::from_secs(1)));
+        // ...unless the API still disagrees long after: someone else wrote it.
+        assert!(status_needs_write(Some(&pending), &running, Some(&written), t0 + STATUS_SETTLE));
+    }
 
     #[test]
     fn pull_policy_defaults() {
