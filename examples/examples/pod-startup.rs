@@ -15,6 +15,7 @@
 //! Prints one line: `runtime=… nodes=… pods=… p50_ms=… p99_ms=… max_ms=… total_s=… bound_p50_ms=…
 //! bound_p99_ms=…` (the `bound_` figures: until the watch sees the pod bound to a node).
 //! `--requests` also prints the API server's request counts by verb and resource to stderr.
+//! `--http-watches` has the cluster's components watch over HTTP rather than in process.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -92,6 +93,7 @@ async fn main() -> Result<(), BoxError> {
         nodes: node_config,
         // The process runs in the host's network namespace, whose rules are not ours.
         proxy_mode: None,
+        in_process_watches: !args.iter().any(|a| a == "--http-watches"),
         ..ClusterConfig::default()
     };
     let cancel = CancellationToken::new();

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use kapi::{ApiResource, Resource};
-use kwatch::http::{Client, HttpListerWatcher};
+use kwatch::http::Client;
 use kwatch::informer::{InformerBuilder, InformerError, SharedInformer};
 use kwatch::metrics::Metrics;
 use kwatch::object::{Object, Transform};
 use kwatch::reflector::ReflectorConfig;
+use kwatch::source::Source;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
@@ -26,14 +27,15 @@ pub const POD_NODE_INDEX: &str = "spec.nodeName";
 type Key = (TypeId, ApiResource);
 
 struct Inner {
-    client: Client,
+    source: Source,
     metrics: Metrics,
     informers: HashMap<Key, Box<dyn Any + Send + Sync>>,
     starters: Vec<Box<dyn FnOnce(CancellationToken) + Send>>,
     running: Option<CancellationToken>,
 }
 
-/// A factory of shared informers over the HTTP API.
+/// A factory of shared informers over the HTTP API, or an API server in the same process
+/// ([`Informers::with_source`]).
 ///
 /// Every informer it builds strips `managedFields` (controllers never read them) and has
 /// two indexes, [`CONTROLLER_UID_INDEX`] and [`OWNER_UID_INDEX`], besides the namespace
@@ -53,9 +55,14 @@ impl std::fmt::Debug for Informers {
 impl Informers {
     /// A factory using `client`, reporting to `metrics`.
     pub fn new(client: Client, metrics: Metrics) -> Self {
+        Self::with_source(Source::Http(client), metrics)
+    }
+
+    /// A factory reading from `source`, reporting to `metrics`.
+    pub fn with_source(source: Source, metrics: Metrics) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
-                client,
+                source,
                 metrics,
                 informers: HashMap::new(),
                 starters: Vec::new(),
@@ -68,9 +75,9 @@ impl Informers {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The client.
+    /// The client (of the source, for writes).
     pub fn client(&self) -> Client {
-        self.lock().client.clone()
+        self.lock().source.client().clone()
     }
 
     /// The informer of a built-in kind, cluster-wide.
@@ -103,7 +110,7 @@ impl Informers {
         if let Some(existing) = inner.informers.get(&key).and_then(|b| b.downcast_ref::<SharedInformer<K>>()) {
             return Ok(existing.clone());
         }
-        let source: HttpListerWatcher<K> = HttpListerWatcher::new(inner.client.clone(), resource.clone(), None);
+        let source = inner.source.lister_watcher::<K>(resource, None);
         let name = if resource.group.is_empty() {
             resource.plural.clone()
         } else {

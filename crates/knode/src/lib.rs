@@ -72,10 +72,11 @@ use std::sync::{Arc, Mutex};
 
 use kcri::types::{CgroupDriver, KUBELET_API_VERSION};
 use kcri::{ImageService, RuntimeService};
-use kwatch::http::{Client, HttpListerWatcher};
+use kwatch::http::Client;
 use kwatch::informer::SharedInformer;
 use kwatch::object::Transform;
 use kwatch::reflector::ReflectorConfig;
+use kwatch::source::Source;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -111,6 +112,7 @@ pub struct KubeletBuilder {
     config: KubeletConfig,
     runtime: Option<(Arc<dyn RuntimeService>, Arc<dyn ImageService>)>,
     client: Option<Client>,
+    pods: Option<Source>,
 }
 
 impl std::fmt::Debug for KubeletBuilder {
@@ -133,6 +135,13 @@ impl KubeletBuilder {
         self
     }
 
+    /// Where the pods of this node are watched (default: the client's HTTP API). A kubelet
+    /// composed into one process with its API server can read the server's watch cache.
+    pub fn pod_source(mut self, source: Source) -> Self {
+        self.pods = Some(source);
+        self
+    }
+
     /// Checks the configuration and makes the kubelet.
     ///
     /// # Errors
@@ -143,7 +152,8 @@ impl KubeletBuilder {
         self.config.validate()?;
         let (runtime, images) = self.runtime.ok_or(Error::Missing("a runtime"))?;
         let client = self.client.ok_or(Error::Missing("an API client"))?;
-        Ok(Kubelet { config: Arc::new(self.config), runtime, images, client })
+        let pods = self.pods.unwrap_or_else(|| Source::Http(client.clone()));
+        Ok(Kubelet { config: Arc::new(self.config), runtime, images, client, pods })
     }
 }
 
@@ -153,6 +163,7 @@ pub struct Kubelet {
     runtime: Arc<dyn RuntimeService>,
     images: Arc<dyn ImageService>,
     client: Client,
+    pods: Source,
 }
 
 impl std::fmt::Debug for Kubelet {
@@ -164,7 +175,7 @@ impl std::fmt::Debug for Kubelet {
 impl Kubelet {
     /// A builder with `config`.
     pub fn builder(config: KubeletConfig) -> KubeletBuilder {
-        KubeletBuilder { config, runtime: None, client: None }
+        KubeletBuilder { config, runtime: None, client: None, pods: None }
     }
 
     /// The configuration.
@@ -230,8 +241,10 @@ impl Kubelet {
             dns: pods::dns_settings(&self.config),
         });
 
-        let source: HttpListerWatcher<kapi::k8s::api::core::v1::Pod> =
-            HttpListerWatcher::new(self.client.clone(), kapi::ApiResource::of::<kapi::k8s::api::core::v1::Pod>(), None);
+        let source = self.pods.lister_watcher::<kapi::k8s::api::core::v1::Pod>(
+            &kapi::ApiResource::of::<kapi::k8s::api::core::v1::Pod>(),
+            None,
+        );
         let informer = SharedInformer::builder(source)
             .config(ReflectorConfig::new("pods").fields(format!("spec.nodeName={}", self.config.node_name)))
             .transform(Transform::strip_managed_fields())

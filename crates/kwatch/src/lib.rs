@@ -79,6 +79,7 @@
 //! - [`object`]: what can be cached; transforms; metadata-only objects.
 //! - [`packed`]: compact objects (typed metadata + JSON) for large caches.
 //! - [`memory`]: the in-memory source.
+//! - [`source`]: HTTP or in-process, chosen at run time.
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! # Differences from client-go
@@ -107,4 +108,5 @@ pub mod object;
 pub mod packed;
 mod pmap;
 pub mod reflector;
+pub mod source;
 pub mod store;

@@ -17,6 +17,7 @@ use kwatch::informer::{Event, SharedInformer};
 use kwatch::inprocess::ApiListerWatcher;
 use kwatch::lister::ListerWatcher;
 use kwatch::reflector::ReflectorConfig;
+use kwatch::source::Source;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -146,6 +147,29 @@ async fn in_process_source_against_kapiserver() {
     let source: ApiListerWatcher<Pod> =
         ApiListerWatcher::new(live.server.api().clone(), "", "v1", "pods", Some("default")).unwrap();
     exercise(&live, source).await;
+    live.cancel.cancel();
+}
+
+/// `Source::InProcess` reads built-in resources in process, and falls back to HTTP for
+/// what the server does not have built in (here a resource it does not serve at all: the
+/// HTTP source reports it as not found, the in-process lookup could not be made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_picks_in_process_for_built_in_resources() {
+    let live = live().await;
+    let config = kwatch::http::Config::from_kubeconfig(&live.kubeconfig, None).unwrap();
+    let client = Client::new(&config).unwrap();
+    let source = Source::InProcess { api: live.server.api().clone(), client };
+    exercise(&live, source.lister_watcher::<Pod>(&ApiResource::of::<Pod>(), Some("default"))).await;
+    let missing = ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+        namespaced: true,
+    };
+    let lw = source.lister_watcher::<serde_json::Value>(&missing, None);
+    let err = lw.list(&kwatch::lister::ListParams::default()).await.unwrap_err();
+    assert!(err.to_string().contains("404") || err.to_string().to_lowercase().contains("not found"), "{err}");
     live.cancel.cancel();
 }
 

@@ -99,6 +99,7 @@ pub async fn up(args: Up) -> Result<(), super::BoxError> {
         cluster_cidr: args.cluster_cidr,
         node_monitor_grace_period: args.node_monitor_grace_period,
         node_monitor_period: args.node_monitor_period,
+        in_process_watches: true,
     };
     let started = Instant::now();
     let cluster = Cluster::start(&config, cancel.clone(), |step| {

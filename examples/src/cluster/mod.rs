@@ -22,6 +22,7 @@ use kproxy::agent::ProxyMode;
 use ksched::framework::SchedulerConfig;
 use kstore::backend::{DynBackend, EmbeddedBackend, RemoteBackend};
 use kstore::{Store, StoreConfig};
+use kwatch::source::Source;
 use prometheus_client::registry::Registry;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +57,10 @@ pub struct ClusterConfig {
     pub node_monitor_grace_period: Duration,
     /// How often node health is checked (`--node-monitor-period`, 5 s).
     pub node_monitor_period: Duration,
+    /// The in-process components (controllers, scheduler, DNS, kubelets) watch the API
+    /// server's watch cache directly instead of over HTTP (default). Their writes go over
+    /// HTTP either way, as do kube-proxy's watches.
+    pub in_process_watches: bool,
 }
 
 impl Default for ClusterConfig {
@@ -72,6 +77,7 @@ impl Default for ClusterConfig {
             cluster_cidr: "10.244.0.0/16".into(),
             node_monitor_grace_period: Duration::from_secs(40),
             node_monitor_period: Duration::from_secs(5),
+            in_process_watches: true,
         }
     }
 }
@@ -206,7 +212,12 @@ impl Cluster {
         manager_config.node_monitor_period = config.node_monitor_period;
         // One informer factory for the controllers, the scheduler and DNS: each resource is
         // watched and decoded once for all of them.
-        let informers = Informers::new(client.clone(), kwatch::metrics::Metrics::register(&mut registry));
+        let source = if config.in_process_watches {
+            Source::InProcess { api: server.api().clone(), client: client.clone() }
+        } else {
+            Source::Http(client.clone())
+        };
+        let informers = Informers::with_source(source.clone(), kwatch::metrics::Metrics::register(&mut registry));
         let manager = Manager::with_informers(client.clone(), manager_config, informers.clone(), &mut registry)
             .map_err(|e| component("controller-manager")(e.to_string()))?;
         let c = cancel.clone();
@@ -267,7 +278,7 @@ impl Cluster {
             nodes_config.cluster_dns = vec![IpAddr::V4(network::CLUSTER_DNS_IP)];
         }
         let mut node_tokens = HashMap::new();
-        for (kubelet, what) in nodes::kubelets(&nodes_config, &config.data_dir, &client).await? {
+        for (kubelet, what) in nodes::kubelets(&nodes_config, &config.data_dir, &source).await? {
             let c = cancel.child_token();
             node_tokens.insert(kubelet.config().node_name.clone(), c.clone());
             tasks.spawn(async move {

@@ -97,7 +97,7 @@ pub(super) fn uses_containerd(config: &NodesConfig) -> Result<bool, ClusterError
 pub(super) async fn kubelets(
     config: &NodesConfig,
     data_dir: &Path,
-    client: &kwatch::http::Client,
+    source: &kwatch::source::Source,
 ) -> Result<Vec<(Kubelet, String)>, ClusterError> {
     let err = |reason: String| ClusterError::Component { component: "kubelet", reason };
     let use_containerd = uses_containerd(config)?;
@@ -136,7 +136,8 @@ pub(super) async fn kubelets(
         };
         let kubelet = Kubelet::builder(kc)
             .runtime(runtime, images)
-            .client(client.clone())
+            .client(source.client().clone())
+            .pod_source(source.clone())
             .build()
             .map_err(|e| err(e.to_string()))?;
         out.push((kubelet, what));
