@@ -104,6 +104,8 @@ impl KubeletClient {
             .await
             .map_err(|e| unreachable(&e))?
             .map_err(|e| unreachable(&e))?;
+        // Request frames are small separate writes: no Nagle delay behind delayed ACKs.
+        let _ = tcp.set_nodelay(true);
         let server_name = ServerName::try_from(host.clone()).map_err(|e| unreachable(&e))?;
         let stream = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(server_name, tcp)

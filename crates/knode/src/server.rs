@@ -159,6 +159,8 @@ pub(crate) async fn serve(
                 }
             },
         };
+        // Responses go out as several small writes: no Nagle delay behind delayed ACKs.
+        let _ = tcp.set_nodelay(true);
         let (acceptor, state, cancel) = (acceptor.clone(), state.clone(), cancel.clone());
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else {
