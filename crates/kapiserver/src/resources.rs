@@ -98,6 +98,14 @@ impl ResourceInfo {
     }
 }
 
+/// Whether `group`/`plural` is one of the [`builtin`] resources (not a custom resource).
+pub fn is_builtin(group: &str, plural: &str) -> bool {
+    static BUILTIN: std::sync::OnceLock<std::collections::HashSet<(String, String)>> = std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| builtin().into_iter().map(|r| (r.group, r.plural)).collect())
+        .contains(&(group.to_owned(), plural.to_owned()))
+}
+
 /// The built-in resources this server serves, with upstream's short names, categories and
 /// subresources (Kubernetes 1.33).
 pub fn builtin() -> Vec<ResourceInfo> {

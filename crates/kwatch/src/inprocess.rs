@@ -5,7 +5,7 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use kapiserver::cache::EventType;
+use kapiserver::cache::{CacheEvent, EventType};
 use kapiserver::filter::Filter;
 use kapiserver::resources::ResourceInfo;
 use kapiserver::rest::{Api, ListQuery};
@@ -95,7 +95,7 @@ where
             let from = if initial_events { None } else { rv };
             let sub = cache.subscribe(from, &filter).map_err(WatchError::from_status)?;
             let mut pending: std::collections::VecDeque<Result<WatchEvent<K>, WatchError>> =
-                sub.initial.iter().map(|e| decode(&e.object.value).map(|o| kind_event(e.kind, o))).collect();
+                sub.initial.iter().map(watch_event).collect();
             if params.send_initial_events && params.bookmarks {
                 pending.push_back(Ok(WatchEvent::Bookmark {
                     resource_version: sub.revision.to_string(),
@@ -110,22 +110,14 @@ where
                             return Some((ev, (pending, live, filter, cache, bookmarks)));
                         }
                         match tokio::time::timeout(Duration::from_secs(30), live.next(&filter)).await {
-                            Ok(Some(ev)) => {
-                                let out = decode(&ev.object.value).map(|o| kind_event(ev.kind, o));
-                                return Some((out, (pending, live, filter, cache, bookmarks)));
-                            }
+                            Ok(Some(ev)) => return Some((watch_event(&ev), (pending, live, filter, cache, bookmarks))),
                             // Fell behind or the cache restarted: end the watch so the reflector
                             // resumes from its last version (or relists on 410).
                             Ok(None) => return None,
                             Err(_) if bookmarks => {
                                 // Changes still queued go out before the bookmark that covers them.
                                 let settled = live.settle(&cache, &filter)?;
-                                pending.extend(
-                                    settled
-                                        .events
-                                        .iter()
-                                        .map(|e| decode(&e.object.value).map(|o| kind_event(e.kind, o))),
-                                );
+                                pending.extend(settled.events.iter().map(watch_event));
                                 if let Some(rev) = settled.bookmark {
                                     pending.push_back(Ok(WatchEvent::Bookmark {
                                         resource_version: rev.to_string(),
@@ -141,6 +133,11 @@ where
             Ok(stream)
         })
     }
+}
+
+/// A cache event as the reflector's watch event.
+fn watch_event<K: DeserializeOwned>(ev: &CacheEvent) -> Result<WatchEvent<K>, WatchError> {
+    decode(&ev.object.value).map(|o| kind_event(ev.kind, o))
 }
 
 fn kind_event<K>(kind: EventType, obj: K) -> WatchEvent<K> {

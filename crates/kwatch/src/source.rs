@@ -44,10 +44,8 @@ impl Source {
     {
         #[cfg(feature = "kapiserver")]
         if let Source::InProcess { api, .. } = self {
-            let builtin = kapiserver::resources::builtin()
-                .iter()
-                .any(|r| r.group == resource.group && r.version == resource.version && r.plural == resource.plural);
-            if builtin {
+            // A version the server does not serve fails the lookup below: HTTP then.
+            if kapiserver::resources::is_builtin(&resource.group, &resource.plural) {
                 let lw = crate::inprocess::ApiListerWatcher::<K>::new(
                     api.clone(),
                     &resource.group,

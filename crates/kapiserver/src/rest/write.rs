@@ -101,10 +101,7 @@ pub struct WriteOutcome {
 }
 
 pub(super) fn is_custom(res: &ResourceInfo) -> bool {
-    static BUILTIN: std::sync::OnceLock<std::collections::HashSet<(String, String)>> = std::sync::OnceLock::new();
-    let builtin =
-        BUILTIN.get_or_init(|| crate::resources::builtin().into_iter().map(|r| (r.group, r.plural)).collect());
-    !builtin.contains(&(res.group.clone(), res.plural.clone()))
+    !crate::resources::is_builtin(&res.group, &res.plural)
 }
 
 /// Checks the body's kind and apiVersion against the resource and fills them in.
