@@ -12,8 +12,7 @@
 //! - Unreserve must be idempotent and must undo whatever Reserve did.
 //! - Score must return 0..=[`MAX_NODE_SCORE`] after NormalizeScore.
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use super::events::ClusterEventWithHint;
 use super::snapshot::Snapshot;
 use super::state::CycleState;
 use super::status::Status;
+use super::statuses::NodeStatuses;
 use super::waiting::WaitingPods;
 use crate::types::{NodeInfo, PodInfo};
 
@@ -118,10 +118,22 @@ pub trait PreFilterPlugin: Plugin {
 pub trait FilterPlugin: Plugin {
     /// Success, Unschedulable or UnschedulableAndUnresolvable (or Error).
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status;
-}
 
-/// Filter statuses of the nodes that were rejected.
-pub type NodeStatuses = HashMap<Arc<str>, Status, BuildHasherDefault<crate::plugins::fasthash::Fnv>>;
+    /// Whether the verdict may depend on the pods on the node (their requests, ports,
+    /// volumes, labels …) rather than only on the node itself (its name, labels, taints,
+    /// `spec.unschedulable`, allocatable).
+    ///
+    /// A node passes Filter twice when pods are nominated to it: as it is, then with
+    /// those pods added (upstream `RunFilterPluginsWithNominatedPods`). Only plugins that
+    /// answer `true` run the second time: the others already passed on the same node.
+    ///
+    /// # Correctness
+    /// Answer `false` only if `filter` reads nothing that adding a pod to a
+    /// [`NodeInfo`] changes. The default, `true`, is always correct.
+    fn reads_node_pods(&self) -> bool {
+        true
+    }
+}
 
 /// What the framework offers PostFilter plugins (preemption).
 pub trait Handle: Send + Sync {

@@ -34,6 +34,9 @@ pub struct Profile {
     pub(crate) pre_enqueue: Vec<Arc<dyn PreEnqueuePlugin>>,
     pub(crate) pre_filter: Vec<Arc<dyn PreFilterPlugin>>,
     pub(crate) filter: Vec<Arc<dyn FilterPlugin>>,
+    /// Bit `i`: `filter[i]` does not read the node's pods ([`FilterPlugin::reads_node_pods`]);
+    /// no bit (the default) runs the plugin.
+    filter_ignores_pods: u64,
     pub(crate) post_filter: Vec<Arc<dyn PostFilterPlugin>>,
     pub(crate) pre_score: Vec<Arc<dyn PreScorePlugin>>,
     pub(crate) score: Vec<(Arc<dyn ScorePlugin>, i64)>,
@@ -90,6 +93,13 @@ impl Profile {
         }
         push!(pre_enqueue);
         push!(pre_filter);
+        if let Some(p) = &plugin.filter
+            && !p.reads_node_pods()
+        {
+            // Past 64 plugins, no bit: counted as reading pods (always correct).
+            self.filter_ignores_pods |=
+                1u64.checked_shl(u32::try_from(self.filter.len()).unwrap_or(u32::MAX)).unwrap_or(0);
+        }
         push!(filter);
         push!(post_filter);
         push!(pre_score);
@@ -226,10 +236,25 @@ impl Profile {
 
     /// Filter: the first plugin that does not succeed decides.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        self.run_filters_masked(state, pod, node, u64::MAX)
+    }
+
+    /// Filter on a node that already passed [`Profile::run_filters`], with pods added to
+    /// it (nominated pods): only the plugins that read the node's pods can now decide
+    /// otherwise, so only they run.
+    pub fn run_filters_with_added_pods(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        if self.filter.len() > 64 {
+            return self.run_filters(state, pod, node);
+        }
+        self.run_filters_masked(state, pod, node, !self.filter_ignores_pods)
+    }
+
+    /// Filter with the plugins whose bit is in `mask` (all past the 64th).
+    fn run_filters_masked(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo, mask: u64) -> Status {
         // Runs for every node: when the skip bits say it all, walk only the plugins that run.
         if self.filter.len() <= 64 && state.skip_filter.len() <= state.skip_bits.filter_names {
             let all = if self.filter.len() == 64 { u64::MAX } else { (1u64 << self.filter.len()) - 1 };
-            let mut active = all & !state.skip_bits.filter;
+            let mut active = all & !state.skip_bits.filter & mask;
             while active != 0 {
                 let i = active.trailing_zeros() as usize;
                 active &= active - 1;
@@ -242,7 +267,15 @@ impl Profile {
             return Status::success();
         }
         for (i, p) in self.filter.iter().enumerate() {
-            if SkipBits::skipped(state.skip_bits.filter, &state.skip_filter, state.skip_bits.filter_names, i, p.name())
+            let masked = i < 64 && mask & (1 << i) == 0;
+            if masked
+                || SkipBits::skipped(
+                    state.skip_bits.filter,
+                    &state.skip_filter,
+                    state.skip_bits.filter_names,
+                    i,
+                    p.name(),
+                )
             {
                 continue;
             }
@@ -413,5 +446,53 @@ impl Profile {
         for p in &self.post_bind {
             p.post_bind(state, pod, node).await;
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::framework::{Code, Plugin, PluginHandle};
+    use crate::plugins::testing::{node, pod};
+    use serde_json::json;
+
+    /// Rejects every node; `reads_pods` is what it declares.
+    struct Reject {
+        name: &'static str,
+        reads_pods: bool,
+    }
+
+    impl Plugin for Reject {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+    }
+
+    impl FilterPlugin for Reject {
+        fn filter(&self, _: &CycleState, _: &PodInfo, _: &NodeInfo) -> Status {
+            Status::unschedulable(self.name)
+        }
+        fn reads_node_pods(&self) -> bool {
+            self.reads_pods
+        }
+    }
+
+    #[test]
+    fn with_added_pods_only_the_filters_that_read_pods_run() {
+        let profile = |plugins: Vec<Reject>| {
+            plugins.into_iter().fold(Profile::new("p"), |p, r| p.with(&PluginHandle::of(r).filter().build(), 1))
+        };
+        let (state, p, n) = (CycleState::new(), pod(json!({"metadata": {"name": "p"}})), node(json!({})));
+        let both = profile(vec![
+            Reject { name: "NodeOnly", reads_pods: false },
+            Reject { name: "ReadsPods", reads_pods: true },
+        ]);
+        assert_eq!(both.run_filters(&state, &p, &n).plugin(), Some("NodeOnly"));
+        let s = both.run_filters_with_added_pods(&state, &p, &n);
+        assert_eq!((s.code(), s.plugin()), (Code::Unschedulable, Some("ReadsPods")));
+        // Only plugins that read the node itself: nothing can change with pods added.
+        let node_only = profile(vec![Reject { name: "NodeOnly", reads_pods: false }]);
+        assert!(node_only.run_filters_with_added_pods(&state, &p, &n).is_success());
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kapi::k8s::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kapi::k8s::api::policy::v1::PodDisruptionBudget;
@@ -67,6 +68,12 @@ pub struct Snapshot {
     pub cluster: Arc<ClusterState>,
     /// The cache generation the snapshot reflects.
     pub generation: u64,
+    /// Which node list the positions (`NodeInfo::slot`) belong to: unique per process,
+    /// new whenever nodes come or go.
+    layout: u64,
+    /// Positions of the nodes replaced since [`Snapshot::take_replaced`] (`None`: more
+    /// than there are nodes; treat every node as replaced).
+    replaced: Option<Vec<u32>>,
 }
 
 impl Snapshot {
@@ -79,6 +86,8 @@ impl Snapshot {
 
     /// Rebuilds the indexes after `nodes` changed.
     pub(crate) fn reindex(&mut self) {
+        static LAYOUTS: AtomicU64 = AtomicU64::new(1);
+        self.layout = LAYOUTS.fetch_add(1, Ordering::Relaxed);
         for (i, n) in self.nodes.iter_mut().enumerate() {
             place(n, i);
         }
@@ -106,6 +115,13 @@ impl Snapshot {
     pub(crate) fn replace(&mut self, mut node: Arc<NodeInfo>) -> bool {
         let Some(&i) = self.index.get(&node.name) else { return false };
         place(&mut node, i);
+        if let Some(list) = &mut self.replaced {
+            if list.len() >= self.nodes.len() {
+                self.replaced = None;
+            } else {
+                list.push(node.slot);
+            }
+        }
         let fix = |list: &mut Vec<usize>, has: bool| match (list.binary_search(&i), has) {
             (Ok(_), true) | (Err(_), false) => {}
             (Ok(pos), false) => {
@@ -133,6 +149,16 @@ impl Snapshot {
             }
         }
         true
+    }
+
+    /// Which node list the nodes' positions belong to (changes when nodes come or go).
+    pub(crate) fn layout(&self) -> u64 {
+        self.layout
+    }
+
+    /// The positions of the nodes replaced since the last call (`None`: possibly all).
+    pub(crate) fn take_replaced(&mut self) -> Option<Vec<u32>> {
+        self.replaced.replace(Vec::new())
     }
 
     /// How many nodes report the image `name` (as listed in node status).

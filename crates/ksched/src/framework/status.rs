@@ -28,10 +28,19 @@ pub type Reason = std::borrow::Cow<'static, str>;
 /// A plugin's verdict.
 ///
 /// Success is the common answer (every Filter and Score call on every node), so it is
-/// represented without allocation and the whole status is one pointer: a `(score, status)`
-/// pair comes back from a plugin in registers.
+/// represented without allocation. So are the rejections a plugin knows in advance
+/// ([`FixedStatus`], kept in a `static`): a pod that fits nowhere is rejected by every
+/// node, and those statuses cost no allocation either.
 #[derive(Debug, Clone, Default)]
-pub struct Status(Option<Box<Verdict>>);
+pub struct Status(Repr);
+
+#[derive(Debug, Clone, Default)]
+enum Repr {
+    #[default]
+    Success,
+    Fixed(&'static FixedStatus),
+    Owned(Box<Verdict>),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Verdict {
@@ -40,10 +49,42 @@ struct Verdict {
     plugin: Option<&'static str>,
 }
 
+/// A status known when the plugin is written (a code, fixed reasons and the plugin's
+/// name), for `static`s that [`Status::fixed`] returns without allocating.
+///
+/// ```
+/// use ksched::framework::{Code, FixedStatus, Reason, Status};
+///
+/// static FULL: FixedStatus =
+///     FixedStatus::new(Code::Unschedulable, &[Reason::Borrowed("node(s) are full")], "MyPlugin");
+/// let s = Status::fixed(&FULL);
+/// assert_eq!((s.code(), s.plugin()), (Code::Unschedulable, Some("MyPlugin")));
+/// assert_eq!(s.to_string(), "node(s) are full");
+/// ```
+#[derive(Debug)]
+pub struct FixedStatus {
+    code: Code,
+    reasons: &'static [Reason],
+    plugin: &'static str,
+}
+
+impl FixedStatus {
+    /// A status with `code` and `reasons`, returned by `plugin` (the name the framework
+    /// records for it: [`Status::with_plugin`] with the same name changes nothing).
+    pub const fn new(code: Code, reasons: &'static [Reason], plugin: &'static str) -> Self {
+        Self { code, reasons, plugin }
+    }
+}
+
 impl Status {
     /// Success.
     pub const fn success() -> Self {
-        Self(None)
+        Self(Repr::Success)
+    }
+
+    /// A status from a `static` (no allocation).
+    pub const fn fixed(status: &'static FixedStatus) -> Self {
+        Self(Repr::Fixed(status))
     }
 
     /// A status with `code` and one reason.
@@ -53,7 +94,7 @@ impl Status {
 
     /// A status with `code` and `reasons` (a rejection for several causes at once).
     pub fn from_reasons(code: Code, reasons: Vec<Reason>) -> Self {
-        Self(Some(Box::new(Verdict { code, reasons, plugin: None })))
+        Self(Repr::Owned(Box::new(Verdict { code, reasons, plugin: None })))
     }
 
     /// [`Code::Unschedulable`] with a reason.
@@ -78,35 +119,62 @@ impl Status {
 
     /// The code.
     pub fn code(&self) -> Code {
-        self.0.as_ref().map_or(Code::Success, |v| v.code)
+        match &self.0 {
+            Repr::Success => Code::Success,
+            Repr::Fixed(f) => f.code,
+            Repr::Owned(v) => v.code,
+        }
     }
 
     /// The reasons.
     pub fn reasons(&self) -> &[Reason] {
-        self.0.as_ref().map_or(&[], |v| &v.reasons)
+        match &self.0 {
+            Repr::Success => &[],
+            Repr::Fixed(f) => f.reasons,
+            Repr::Owned(v) => &v.reasons,
+        }
     }
 
     /// The plugin that returned it, once the framework has recorded it.
     pub fn plugin(&self) -> Option<&'static str> {
-        self.0.as_ref().and_then(|v| v.plugin)
+        match &self.0 {
+            Repr::Success => None,
+            Repr::Fixed(f) => Some(f.plugin),
+            Repr::Owned(v) => v.plugin,
+        }
     }
 
-    fn verdict(&mut self) -> &mut Verdict {
-        self.0.get_or_insert_with(|| Box::new(Verdict { code: Code::Success, reasons: Vec::new(), plugin: None }))
+    /// Whether both are the same fixed status (a cheap test for "same reasons"; `false`
+    /// says nothing).
+    pub(crate) fn same_fixed(&self, other: &Self) -> bool {
+        matches!((&self.0, &other.0), (Repr::Fixed(a), Repr::Fixed(b)) if std::ptr::eq(*a, *b))
+    }
+
+    fn into_verdict(self) -> Box<Verdict> {
+        match self.0 {
+            Repr::Owned(v) => v,
+            Repr::Success => Box::new(Verdict { code: Code::Success, reasons: Vec::new(), plugin: None }),
+            Repr::Fixed(f) => Box::new(Verdict { code: f.code, reasons: f.reasons.to_vec(), plugin: Some(f.plugin) }),
+        }
     }
 
     /// Records the plugin.
     #[must_use]
-    pub fn with_plugin(mut self, plugin: &'static str) -> Self {
-        self.verdict().plugin = Some(plugin);
-        self
+    pub fn with_plugin(self, plugin: &'static str) -> Self {
+        if matches!(&self.0, Repr::Fixed(f) if f.plugin == plugin) {
+            return self;
+        }
+        let mut v = self.into_verdict();
+        v.plugin = Some(plugin);
+        Self(Repr::Owned(v))
     }
 
     /// Adds a reason.
     #[must_use]
-    pub fn with_reason(mut self, reason: impl Into<Reason>) -> Self {
-        self.verdict().reasons.push(reason.into());
-        self
+    pub fn with_reason(self, reason: impl Into<Reason>) -> Self {
+        let mut v = self.into_verdict();
+        v.reasons.push(reason.into());
+        Self(Repr::Owned(v))
     }
 
     /// Whether the code is Success.
@@ -139,3 +207,17 @@ impl fmt::Display for Status {
         if reasons.is_empty() { write!(f, "{:?}", self.code()) } else { f.write_str(&reasons.join(", ")) }
     }
 }
+
+/// A [`Status`] with one fixed reason, from a `static` made at the call site:
+/// `fixed!(NAME, UnschedulableAndUnresolvable, ERR_REASON)` (no allocation).
+macro_rules! fixed {
+    ($plugin:expr, $code:ident, $reason:expr) => {{
+        static FIXED: $crate::framework::FixedStatus = $crate::framework::FixedStatus::new(
+            $crate::framework::Code::$code,
+            &[$crate::framework::Reason::Borrowed($reason)],
+            $plugin,
+        );
+        $crate::framework::Status::fixed(&FIXED)
+    }};
+}
+pub(crate) use fixed;

@@ -9,6 +9,7 @@ use kapi::k8s::api::core::v1::NodeAffinity as ApiNodeAffinity;
 use serde::Deserialize;
 
 use super::helper::{NodeSelectorMatcher, PreferredTerms, RequiredNodeAffinity, default_normalize_score};
+use crate::framework::status::fixed;
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, CycleState, EventResource, FilterPlugin, MAX_NODE_SCORE,
     NodeScore, Plugin, PluginError, PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint,
@@ -223,16 +224,21 @@ impl PreFilterPlugin for NodeAffinity {
 }
 
 impl FilterPlugin for NodeAffinity {
+    /// Reads the node's own fields only.
+    fn reads_node_pods(&self) -> bool {
+        false
+    }
+
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         if self.added_selector.as_ref().is_some_and(|a| !a.matches(&node.labels, &node.name)) {
-            return Status::unresolvable(ERR_REASON_ENFORCED);
+            return fixed!(NAME, UnschedulableAndUnresolvable, ERR_REASON_ENFORCED);
         }
         let matched = match state.get::<PreFilterState>() {
             Some(s) => s.matches(node),
             // PreFilter disabled: parse here.
             None => RequiredNodeAffinity::from_pod(pod).matches(node),
         };
-        if matched { Status::success() } else { Status::unresolvable(ERR_REASON_POD) }
+        if matched { Status::success() } else { fixed!(NAME, UnschedulableAndUnresolvable, ERR_REASON_POD) }
     }
 }
 

@@ -1,5 +1,6 @@
 //! NodeName (Filter): a pod with `spec.nodeName` fits only that node.
 
+use crate::framework::status::fixed;
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, CycleState, EventResource, FilterPlugin, Plugin, PluginError,
     PluginHandle, QueueingHint, Status,
@@ -39,8 +40,13 @@ impl Plugin for NodeName {
 }
 
 impl FilterPlugin for NodeName {
+    /// Reads the node's own fields only.
+    fn reads_node_pods(&self) -> bool {
+        false
+    }
+
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        if fits(pod, node) { Status::success() } else { Status::unresolvable(ERR_REASON) }
+        if fits(pod, node) { Status::success() } else { fixed!(NAME, UnschedulableAndUnresolvable, ERR_REASON) }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::framework::status::fixed;
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, CycleState, EventResource, FilterPlugin, Plugin, PluginError,
     PluginHandle, PreFilterPlugin, PreFilterResult, QueueingHint, Snapshot, Status,
@@ -70,7 +71,7 @@ impl FilterPlugin for NodePorts {
             Some(s) => fits(&s.0, node),
             None => fits(&pod.host_ports, node),
         };
-        if ok { Status::success() } else { Status::unschedulable(ERR_REASON) }
+        if ok { Status::success() } else { fixed!(NAME, Unschedulable, ERR_REASON) }
     }
 }
 

@@ -4,6 +4,7 @@
 use kapi::k8s::api::core::v1::Taint;
 
 use super::helper::{EFFECT_NO_SCHEDULE, tolerations_tolerate_taint};
+use crate::framework::status::fixed;
 use crate::framework::{
     ActionType, ClusterEventWithHint, ClusterObject, CycleState, EventResource, FilterPlugin, Plugin, PluginError,
     PluginHandle, QueueingHint, Status,
@@ -61,9 +62,14 @@ impl Plugin for NodeUnschedulable {
 }
 
 impl FilterPlugin for NodeUnschedulable {
+    /// Reads the node's own fields only.
+    fn reads_node_pods(&self) -> bool {
+        false
+    }
+
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         if node.unschedulable && !tolerates_unschedulable(pod) {
-            return Status::unresolvable(ERR_REASON_UNSCHEDULABLE);
+            return fixed!(NAME, UnschedulableAndUnresolvable, ERR_REASON_UNSCHEDULABLE);
         }
         Status::success()
     }

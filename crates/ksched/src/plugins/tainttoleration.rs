@@ -83,6 +83,11 @@ impl Plugin for TaintToleration {
 }
 
 impl FilterPlugin for TaintToleration {
+    /// Reads the node's own fields only.
+    fn reads_node_pods(&self) -> bool {
+        false
+    }
+
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         match find_untolerated_taint(&node.taints, &pod.tolerations, is_do_not_schedule_taint) {
             None => Status::success(),

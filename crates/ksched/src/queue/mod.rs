@@ -21,6 +21,7 @@
 
 mod active;
 mod backoff;
+mod by_slot;
 mod events;
 mod heap;
 mod hints;
@@ -37,8 +38,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use self::by_slot::NominationsBySlot;
 pub use self::hints::{QueueingHintMap, WILDCARD_EVENT};
 pub use self::nominator::NominatedPods;
+pub(crate) use self::nominator::NominationChanges;
 
 use self::active::ActiveQueue;
 use self::backoff::{BackoffQueue, backoff_duration};
@@ -396,6 +399,12 @@ impl SchedulingQueue {
     /// The nominations as they are now, for a scheduling cycle to read without the lock.
     pub fn nominations(&self) -> NominatedPods {
         self.nominator.snapshot()
+    }
+
+    /// The nominations as they are now and the nodes whose nominations changed since the
+    /// last call, for the scheduling loop's [`NominationsBySlot`].
+    pub(crate) fn nominations_and_changes(&mut self) -> (NominatedPods, NominationChanges) {
+        (self.nominator.snapshot(), self.nominator.take_changes())
     }
 
     /// Pods nominated to `node`, in nomination order.

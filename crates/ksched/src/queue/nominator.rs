@@ -11,16 +11,18 @@ pub(super) fn status_nominated_node(pod: &PodInfo) -> Option<&str> {
     pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty())
 }
 
-/// The nominated pods by node at one moment: what a scheduling cycle reads for every node
-/// it filters, without locking the queue. Cheap to take (shared until the queue changes
-/// its nominations next).
+/// The nominated pods by node at one moment: what a scheduling cycle reads, without
+/// locking the queue. Cheap to take (shared until the queue changes its nominations next).
 #[derive(Debug, Clone, Default)]
-pub struct NominatedPods(Arc<FastMap<String, NodeNominations>>);
+pub struct NominatedPods(pub(super) Arc<FastMap<String, Arc<NodeNominations>>>);
 
 /// The pods nominated to one node, and the last copy of the node made with them added.
 #[derive(Debug, Default)]
-struct NodeNominations {
-    pods: Vec<Arc<PodInfo>>,
+pub(crate) struct NodeNominations {
+    pub(super) pods: Vec<Arc<PodInfo>>,
+    /// `pods[i].priority`, side by side: filtering reads them for every node it checks
+    /// while nominations stand, without visiting each pod.
+    pub(super) priorities: Vec<i32>,
     /// Every pod filtered while these nominations stand checks the node with them added:
     /// the copy is made once (per node version and set of counted pods), not per cycle.
     copy: Mutex<Option<CopyWith>>,
@@ -29,7 +31,7 @@ struct NodeNominations {
 impl Clone for NodeNominations {
     fn clone(&self) -> Self {
         let copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        Self { pods: self.pods.clone(), copy: Mutex::new(copy) }
+        Self { pods: self.pods.clone(), priorities: self.priorities.clone(), copy: Mutex::new(copy) }
     }
 }
 
@@ -49,26 +51,27 @@ struct CopyWith {
 /// added is kept as a bit mask).
 const MAX_CACHED: usize = 64;
 
-impl NominatedPods {
-    /// Pods nominated to `node`, in nomination order.
-    pub fn for_node(&self, node: &str) -> &[Arc<PodInfo>] {
-        self.0.get(node).map_or(&[], |n| n.pods.as_slice())
+impl NodeNominations {
+    /// The pods, in nomination order.
+    pub(crate) fn pods(&self) -> &[Arc<PodInfo>] {
+        &self.pods
     }
 
-    /// Whether no pod is nominated.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// Whether `pods[i]` counts as present when filtering for `pod`: nominated pods of at
+    /// least its priority do (upstream `addNominatedPods`), except `pod` itself, which
+    /// can only be here when this is its own nominated node (`own`).
+    pub(crate) fn counts(&self, i: usize, pod: &PodInfo, own: bool) -> bool {
+        self.priorities[i] >= pod.priority && !(own && self.pods[i].key == pod.key)
     }
 
-    /// `node` with the pods nominated to it that `counts` selects added (upstream
-    /// `addNominatedPods` without PreFilter extensions); `None` when it selects none. The
-    /// copy is shared with the cycles that ask for the same node version and pods.
-    pub(crate) fn node_with(&self, node: &Arc<NodeInfo>, counts: impl Fn(&PodInfo) -> bool) -> Option<Arc<NodeInfo>> {
-        let entry = self.0.get(&node.name)?;
+    /// `node` with the pods that count for `pod` added (upstream `addNominatedPods`
+    /// without PreFilter extensions); `None` when none counts. The copy is shared with
+    /// the cycles that ask for the same node version and pods.
+    pub(crate) fn node_with(&self, node: &Arc<NodeInfo>, pod: &PodInfo, own: bool) -> Option<Arc<NodeInfo>> {
         let mut added = 0u64;
         let mut any = false;
-        for (i, p) in entry.pods.iter().enumerate() {
-            if counts(p) {
+        for i in 0..self.pods.len() {
+            if self.counts(i, pod, own) {
                 any = true;
                 if i < MAX_CACHED {
                     added |= 1 << i;
@@ -80,15 +83,17 @@ impl NominatedPods {
         }
         let build = || {
             let mut with = NodeInfo::clone(node);
-            for p in entry.pods.iter().filter(|p| counts(p)) {
-                with.add_pod(Arc::clone(p));
+            for (i, p) in self.pods.iter().enumerate() {
+                if self.counts(i, pod, own) {
+                    with.add_pod(Arc::clone(p));
+                }
             }
             Arc::new(with)
         };
-        if entry.pods.len() > MAX_CACHED {
+        if self.pods.len() > MAX_CACHED {
             return Some(build());
         }
-        let mut copy = entry.copy.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = copy.as_ref()
             && std::ptr::eq(c.base.as_ptr(), Arc::as_ptr(node))
             && c.generation == node.generation
@@ -101,6 +106,18 @@ impl NominatedPods {
             Some(CopyWith { base: Arc::downgrade(node), generation: node.generation, added, node: Arc::clone(&with) });
         Some(with)
     }
+}
+
+impl NominatedPods {
+    /// Pods nominated to `node`, in nomination order.
+    pub fn for_node(&self, node: &str) -> &[Arc<PodInfo>] {
+        self.0.get(node).map_or(&[], |n| n.pods.as_slice())
+    }
+
+    /// Whether no pod is nominated.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 
     /// Nominations from `(node, pods)` pairs (tests of the cycle).
     #[cfg(test)]
@@ -108,17 +125,36 @@ impl NominatedPods {
         Self(Arc::new(
             pairs
                 .into_iter()
-                .map(|(n, pods)| (n.to_owned(), NodeNominations { pods, copy: Mutex::default() }))
+                .map(|(n, pods)| {
+                    let priorities = pods.iter().map(|p| p.priority).collect();
+                    (n.to_owned(), Arc::new(NodeNominations { pods, priorities, copy: Mutex::default() }))
+                })
                 .collect(),
         ))
     }
 }
+
+/// What changed in the nominations since a [`NominationsBySlot`] last caught up.
+#[derive(Debug)]
+pub(crate) enum NominationChanges {
+    /// Too much to list: look at every node.
+    All,
+    /// The nominations of these nodes changed.
+    Nodes(Vec<String>),
+}
+
+/// How many changed nodes are listed before [`NominationChanges::All`] is cheaper.
+pub(super) const MAX_LISTED_CHANGES: usize = 4096;
 
 /// Nominated pods by node, in nomination order.
 #[derive(Default)]
 pub(super) struct Nominator {
     by_node: NominatedPods,
     by_pod: FastMap<String, String>,
+    /// Nodes whose nominations changed since [`Nominator::take_changes`].
+    changed: Vec<String>,
+    /// More changed than listed.
+    overflow: bool,
 }
 
 impl Nominator {
@@ -130,9 +166,31 @@ impl Nominator {
             return;
         }
         self.by_pod.insert(pod.key.clone(), node.to_owned());
-        let entry = Arc::make_mut(&mut self.by_node.0).entry(node.to_owned()).or_default();
+        let entry = Arc::make_mut(Arc::make_mut(&mut self.by_node.0).entry(node.to_owned()).or_default());
+        entry.priorities.push(pod.priority);
         entry.pods.push(pod);
         *entry.copy.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        self.touch(node);
+    }
+
+    fn touch(&mut self, node: &str) {
+        if self.overflow {
+            return;
+        }
+        if self.changed.len() >= MAX_LISTED_CHANGES {
+            self.overflow = true;
+            self.changed.clear();
+        } else {
+            self.changed.push(node.to_owned());
+        }
+    }
+
+    /// The nodes whose nominations changed since the last call.
+    pub(super) fn take_changes(&mut self) -> NominationChanges {
+        if std::mem::take(&mut self.overflow) {
+            return NominationChanges::All;
+        }
+        NominationChanges::Nodes(std::mem::take(&mut self.changed))
     }
 
     /// Drops the nomination of `key`; returns the node it was nominated to.
@@ -140,12 +198,17 @@ impl Nominator {
         let node = self.by_pod.remove(key)?;
         let by_node = Arc::make_mut(&mut self.by_node.0);
         if let Some(entry) = by_node.get_mut(&node) {
-            entry.pods.retain(|p| p.key != key);
+            let entry = Arc::make_mut(entry);
+            if let Some(i) = entry.pods.iter().position(|p| p.key == key) {
+                entry.pods.remove(i);
+                entry.priorities.remove(i);
+            }
             *entry.copy.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
             if entry.pods.is_empty() {
                 by_node.remove(&node);
             }
         }
+        self.touch(&node);
         Some(node)
     }
 
@@ -191,6 +254,11 @@ mod tests {
             "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}))
     }
 
+    /// `node` with the pods nominated to it that count for `pod` (not its own node).
+    fn with(snap: &NominatedPods, node: &Arc<NodeInfo>, pod: &PodInfo) -> Option<Arc<NodeInfo>> {
+        snap.0.get(&node.name)?.node_with(node, pod, false)
+    }
+
     #[test]
     fn copies_with_nominated_pods_are_shared_until_the_node_or_the_pods_change() {
         let n1 =
@@ -200,32 +268,36 @@ mod tests {
         nominator.add(Arc::clone(&a), "n1");
         nominator.add(Arc::clone(&b), "n1");
         let snap = nominator.snapshot();
-        let all = |_: &PodInfo| true;
-        let first = snap.node_with(&n1, all).unwrap();
+        let (low, mid, high) = (pending("low", 0), pending("mid", 10), pending("high", 11));
+        let first = with(&snap, &n1, &low).unwrap();
         assert_eq!((first.pods.len(), first.requested.milli_cpu), (2, 200));
-        assert!(Arc::ptr_eq(&first, &snap.node_with(&n1, all).unwrap()), "same node and pods: the same copy");
+        assert!(Arc::ptr_eq(&first, &with(&snap, &n1, &low).unwrap()), "same node and pods: the same copy");
         assert!(n1.pods.is_empty(), "the node itself is not changed");
 
-        // Another set of pods counted: a copy with those.
-        let high = snap.node_with(&n1, |p| p.priority >= 10).unwrap();
-        assert_eq!(high.pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"]);
-        assert!(snap.node_with(&n1, |p| p.priority > 10).is_none(), "none counted: no copy");
+        // Another set of pods counted (those of at least the pod's priority): a copy with those.
+        let only_b = with(&snap, &n1, &mid).unwrap();
+        assert_eq!(only_b.pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(with(&snap, &n1, &high).is_none(), "none counted: no copy");
+        // On its own nominated node, a pod does not count itself.
+        let entry = snap.0.get("n1").unwrap();
+        assert!(entry.node_with(&n1, &b, true).is_none(), "b does not count itself; a is of lower priority");
+        assert_eq!(entry.node_with(&n1, &b, false).unwrap().pods.len(), 1, "elsewhere, a pod named b would count");
 
         // A new version of the node: a new copy of it.
         let mut changed = NodeInfo::clone(&n1);
         changed.generation += 1;
         changed.allocatable.milli_cpu = 2000;
         let changed = Arc::new(changed);
-        let again = snap.node_with(&changed, all).unwrap();
+        let again = with(&snap, &changed, &low).unwrap();
         assert!(!Arc::ptr_eq(&again, &first));
         assert_eq!((again.allocatable.milli_cpu, again.pods.len()), (2000, 2));
 
         // A nomination withdrawn: later snapshots no longer add it; the earlier one still does.
         nominator.remove(&a.key);
-        assert_eq!(nominator.snapshot().node_with(&changed, all).unwrap().pods.len(), 1);
-        assert_eq!(snap.node_with(&changed, all).unwrap().pods.len(), 2);
+        assert_eq!(with(&nominator.snapshot(), &changed, &low).unwrap().pods.len(), 1);
+        assert_eq!(with(&snap, &changed, &low).unwrap().pods.len(), 2);
         // A node without nominations.
         let n2 = Arc::new(node(json!({"metadata": {"name": "n2"}})));
-        assert!(nominator.snapshot().node_with(&n2, all).is_none());
+        assert!(with(&nominator.snapshot(), &n2, &low).is_none());
     }
 }

@@ -8,7 +8,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use crate::framework::{CycleState, NodeStatuses, Profile, Snapshot, Status};
-use crate::queue::NominatedPods;
+use crate::queue::NominationsBySlot;
 use crate::types::{NodeInfo, PodInfo};
 
 /// Below this many nodes, all are evaluated (upstream `minFeasibleNodesToFind`).
@@ -53,21 +53,25 @@ impl FitError {
             return format!("0/{} nodes are available: {}.", self.num_nodes, s);
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        // Most nodes give the same reason: count runs, and touch the map once per run.
-        let mut run: Option<(&str, usize)> = None;
-        for r in self.statuses.values().flat_map(Status::reasons) {
-            let r: &str = r.as_ref();
+        // Most nodes give the same status: count runs, and touch the map once per run.
+        let mut run: Option<(&Status, usize)> = None;
+        fn flush<'a>(counts: &mut BTreeMap<&'a str, usize>, last: &'a Status, n: usize) {
+            for r in last.reasons() {
+                *counts.entry(r.as_ref()).or_default() += n;
+            }
+        }
+        for s in self.statuses.values() {
             match &mut run {
-                Some((last, n)) if *last == r => *n += 1,
+                Some((last, n)) if last.same_fixed(s) || last.reasons() == s.reasons() => *n += 1,
                 _ => {
-                    if let Some((last, n)) = run.replace((r, 1)) {
-                        *counts.entry(last).or_default() += n;
+                    if let Some((last, n)) = run.replace((s, 1)) {
+                        flush(&mut counts, last, n);
                     }
                 }
             }
         }
         if let Some((last, n)) = run {
-            *counts.entry(last).or_default() += n;
+            flush(&mut counts, last, n);
         }
         let mut parts: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
         parts.sort();
@@ -76,10 +80,14 @@ impl FitError {
 
     /// Plugins that rejected the pod (for queueing hints).
     pub fn rejecting_plugins(&self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> =
-            self.statuses.values().chain(self.pre_filter.iter()).filter_map(Status::plugin).collect();
+        // A few plugins among thousands of statuses: no sort of them all.
+        let mut out: Vec<&'static str> = Vec::new();
+        for p in self.statuses.values().chain(self.pre_filter.iter()).filter_map(Status::plugin) {
+            if out.last() != Some(&p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
         out.sort_unstable();
-        out.dedup();
         out
     }
 }
@@ -103,13 +111,35 @@ pub struct CycleContext<'a> {
     pub snapshot: &'a Snapshot,
     /// `percentageOfNodesToScore` (0 = adaptive).
     pub percentage: u32,
-    /// Pods nominated to a node (preemptors waiting for victims to go).
-    pub nominated: &'a NominatedPods,
+    /// Pods nominated to a node (preemptors waiting for victims to go), by the node's
+    /// position in the snapshot.
+    pub nominated: &'a NominationsBySlot,
     /// The node this pod was nominated to by an earlier preemption, tried first.
     pub nominated_node: Option<&'a str>,
 }
 
-fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: &Arc<NodeInfo>) -> Status {
+/// What [`filter_node`] needs besides the node, the same for every node of a cycle.
+#[derive(Clone, Copy)]
+struct NodeCheck<'a> {
+    ctx: &'a CycleContext<'a>,
+    state: &'a CycleState,
+    pod: &'a PodInfo,
+    /// The position of the pod's own nominated node (`u32::MAX`: none).
+    own: u32,
+    /// Whether PreFilter extensions (AddPod) run for nominated pods.
+    extensions: bool,
+}
+
+impl<'a> NodeCheck<'a> {
+    fn new(ctx: &'a CycleContext<'a>, state: &'a CycleState, pod: &'a PodInfo) -> Self {
+        let own = ctx.nominated_node.and_then(|n| ctx.snapshot.get(n)).map_or(u32::MAX, |n| n.slot);
+        let extensions = !ctx.nominated.is_empty() && ctx.profile.has_pre_filter_extensions(state);
+        Self { ctx, state, pod, own, extensions }
+    }
+}
+
+fn filter_node(check: NodeCheck<'_>, node: &Arc<NodeInfo>) -> Status {
+    let NodeCheck { ctx, state, pod, own, extensions } = check;
     // Upstream runs the filters with nominated pods of at least this priority counted, then
     // without; both must pass. Without first: a node that fails then fails anyway, and
     // needs no copy with the nominated pods added.
@@ -117,22 +147,28 @@ fn filter_node(ctx: &CycleContext<'_>, state: &CycleState, pod: &PodInfo, node: 
     if !plain.is_success() || ctx.nominated.is_empty() {
         return plain;
     }
-    let counts = |p: &PodInfo| p.priority >= pod.priority && p.key != pod.key;
-    if !ctx.profile.has_pre_filter_extensions(state) {
-        // The copy depends only on the node and the pods added: shared across cycles.
-        return match ctx.nominated.node_with(node, counts) {
-            Some(with) => ctx.profile.run_filters(state, pod, &with),
+    let Some(nominated) = ctx.nominated.get(node.slot) else { return plain };
+    if nominated.none_counts(pod.priority) {
+        return plain;
+    }
+    // The pod itself can only be among the nominated pods of its own nominated node.
+    let own = node.slot == own;
+    if !extensions {
+        return match nominated.node_with(node, pod, own) {
+            Some(with) => ctx.profile.run_filters_with_added_pods(state, pod, &with),
             None => plain,
         };
     }
-    let nominated = ctx.nominated.for_node(&node.name);
-    if !nominated.iter().any(|p| counts(p)) {
+    let nominated = nominated.entry();
+    let counted = || (0..nominated.pods().len()).filter(|i| nominated.counts(*i, pod, own));
+    if counted().next().is_none() {
         return plain;
     }
     // PreFilter extensions update a copy of the state for each pod added.
     let mut with = NodeInfo::clone(node);
     let mut copy = state.clone();
-    for p in nominated.iter().filter(|p| counts(p)) {
+    for i in counted() {
+        let p = &nominated.pods()[i];
         with.add_pod(Arc::clone(p));
         let s = ctx.profile.run_add_pod(&mut copy, pod, p, &with);
         if !s.is_success() {
@@ -160,37 +196,48 @@ pub fn find_feasible<'a>(
     }
     // Evaluate in parallel batches; stop once enough nodes fit. Within a batch, results
     // are taken in order, so the outcome does not depend on thread timing.
+    let node_check = NodeCheck::new(ctx, state, pod);
     let mut batch = want.clamp(16, 2048);
     let mut evaluated = 0;
     while evaluated < n && feasible.len() < want {
         let end = (evaluated + batch).min(n);
-        // Few nodes fit (a pod that fits nowhere is checked against every node): larger
-        // batches, which run in parallel.
-        if feasible.len() * 4 < want {
-            batch = (batch * 2).min(4096);
-        }
-        let check = |i: usize| (i, filter_node(ctx, state, pod, &candidates[(start + i) % n]));
-        let results: Vec<(usize, Status)> = if end - evaluated >= crate::framework::profile::PARALLEL_MIN_NODES {
+        // The position comes back with the status: reading it from the node again here
+        // would fetch the node's line from the core that checked it.
+        let check = |i: usize| {
+            let node = &candidates[(start + i) % n];
+            (i, node.slot, filter_node(node_check, node))
+        };
+        let results: Vec<(usize, u32, Status)> = if end - evaluated >= crate::framework::profile::PARALLEL_MIN_NODES {
             (evaluated..end).into_par_iter().with_min_len(64).map(check).collect()
         } else {
             (evaluated..end).map(check).collect()
         };
         // Mostly rejections: the rest of the nodes likely reject too (a pod that fits
         // nowhere); room for all of them at once rather than growing the map step by step.
-        let rejected = results.iter().filter(|(_, s)| !s.is_success()).count();
-        statuses.reserve(if rejected * 2 > results.len() { n - evaluated } else { rejected });
-        for (i, s) in results {
-            let node = &candidates[(start + i) % n];
+        let rejected = results.iter().filter(|(_, _, s)| !s.is_success()).count();
+        if rejected * 2 > results.len() {
+            statuses.reserve_slots(n);
+        }
+        for (i, slot, s) in results {
             evaluated = i + 1;
             if s.is_success() {
-                feasible.push(&**node);
+                feasible.push(&*candidates[(start + i) % n]);
                 if feasible.len() == want {
                     break;
                 }
             } else {
-                statuses.insert(Arc::clone(&node.key), s);
+                statuses.insert_at(slot, &candidates[(start + i) % n], s);
             }
         }
+        // The next batch: as many nodes as the rate of fits so far says are still needed
+        // (a quarter more); all the rest when none fit yet (a pod that fits nowhere is
+        // checked against every node, in as few parallel batches as possible).
+        let rest = n - evaluated;
+        let needed = match feasible.len() {
+            0 => rest,
+            found => want.saturating_sub(found).saturating_mul(evaluated) / found * 5 / 4,
+        };
+        batch = needed.max(batch).min(rest.max(1));
     }
     (feasible, statuses, evaluated)
 }
@@ -223,7 +270,7 @@ pub fn schedule_pod(
     // A nominated node (from an earlier preemption) is tried first.
     let from_status = pod.pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref());
     if let Some(node) = ctx.nominated_node.or(from_status).and_then(|n| snapshot.get(n)) {
-        if filter_node(ctx, state, pod, node).is_success() {
+        if filter_node(NodeCheck::new(ctx, state, pod), node).is_success() {
             return Ok(ScheduleResult { node: node.name.clone(), evaluated: 1, feasible: 1 });
         }
     }
@@ -306,7 +353,8 @@ mod tests {
         let config = SchedulerConfig::default();
         let profiles = config.build_profiles(&crate::memory::registry()).unwrap();
         let snap = snapshot(vec![small("n1"), small("n2")], vec![]);
-        let noms = NominatedPods::from_pairs(vec![("n1", nominated)]);
+        let noms = crate::queue::NominatedPods::from_pairs(vec![("n1", nominated)]);
+        let noms = NominationsBySlot::of(&snap, &noms);
         let ctx = CycleContext {
             profile: &profiles[0],
             snapshot: &snap,

@@ -38,7 +38,7 @@ impl QueueSortPlugin for PriorityOrder {
         (a.pod.priority, std::cmp::Reverse(a.timestamp)) > (b.pod.priority, std::cmp::Reverse(b.timestamp))
     }
 }
-use crate::queue::{QueueSettings, QueueingHintMap, SchedulingQueue};
+use crate::queue::{NominationsBySlot, QueueSettings, QueueingHintMap, SchedulingQueue};
 use crate::types::{NodeInfo, PodInfo};
 
 /// What happened to a pod, for the driver to report (PodScheduled condition, events).
@@ -238,6 +238,8 @@ impl SchedulerHandle {
 pub struct Scheduler {
     shared: Arc<Shared>,
     snapshot: Snapshot,
+    /// The queue's nominations by snapshot position, kept in step each cycle.
+    nominations: NominationsBySlot,
     next_start: usize,
     percentage: u32,
 }
@@ -325,6 +327,7 @@ impl Scheduler {
         let s = Scheduler {
             shared,
             snapshot: Snapshot::default(),
+            nominations: NominationsBySlot::default(),
             next_start: 0,
             percentage: config.percentage_of_nodes_to_score,
         };
@@ -423,22 +426,22 @@ impl Scheduler {
         };
         lock(&self.shared.cache).update_snapshot(&mut self.snapshot);
         let mut state = CycleState::new();
-        // Nominations are read once per cycle (usually there are none).
         // The nominations are read once per cycle: filtering asks for every node it checks.
-        let (nominated_node, nominated) = {
-            let q = lock(&self.shared.queue);
-            (q.nominated_node(&pod.key).map(str::to_owned), q.nominations())
+        let nominated_node = {
+            let mut q = lock(&self.shared.queue);
+            let (nominated, changes) = q.nominations_and_changes();
+            let replaced = self.snapshot.take_replaced();
+            self.nominations.sync(&self.snapshot, &nominated, changes, replaced);
+            q.nominated_node(&pod.key).map(str::to_owned)
         };
         let ctx = CycleContext {
             profile: &profile,
             snapshot: &self.snapshot,
             percentage: profile.percentage_of_nodes_to_score.unwrap_or(self.percentage),
-            nominated: &nominated,
+            nominated: &self.nominations,
             nominated_node: nominated_node.as_deref(),
         };
         let result = schedule_pod(&ctx, &mut state, &pod, &mut self.next_start);
-        // Released before the queue changes nominations (a held copy would be cloned).
-        drop(nominated);
         let chosen = match result {
             Ok(r) => r.node,
             Err(fit) => {

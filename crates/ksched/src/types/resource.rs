@@ -12,7 +12,11 @@ pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
 pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
 
 /// Amounts of every resource the scheduler accounts for.
+///
+/// In declaration order: the standard amounts, which Filter compares on every node, on
+/// one cache line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct Resource {
     /// CPU in millicores.
     pub milli_cpu: i64,

@@ -29,8 +29,6 @@ mod victims;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -44,7 +42,6 @@ use crate::framework::{
     ClusterEventWithHint, Code, CycleState, Handle, NodeStatuses, Plugin, PluginError, PluginHandle, PostFilterPlugin,
     PostFilterResult, Snapshot, Status,
 };
-use crate::plugins::fasthash::Fnv;
 use crate::types::{NodeInfo, PodInfo};
 
 /// The plugin's name.
@@ -144,10 +141,11 @@ fn eligible(pod: &PodInfo, statuses: &NodeStatuses, snapshot: &Snapshot) -> Resu
     let Some(name) = nominated else { return Ok(()) };
     // A nominated node the filters found unresolvable (or did not judge, which counts the
     // same) no longer holds the pod: it may preempt elsewhere.
-    if statuses.get(name).is_none_or(|s| s.code() == Code::UnschedulableAndUnresolvable) {
+    let node = snapshot.get(name);
+    if node.and_then(|n| statuses.get(n)).is_none_or(|s| s.code() == Code::UnschedulableAndUnresolvable) {
         return Ok(());
     }
-    if let Some(node) = snapshot.get(name)
+    if let Some(node) = node
         && node.pods.iter().any(|p| p.priority < pod.priority && terminating_by_preemption(p))
     {
         return Err("not eligible due to a terminating pod on the nominated node.");
@@ -167,9 +165,8 @@ fn potential_nodes<'a>(snapshot: &'a Snapshot, statuses: &NodeStatuses) -> Cow<'
         // Every node (the usual case when preemption is needed): no lookups, no copies.
         return Cow::Borrowed(snapshot.nodes());
     }
-    let unschedulable: HashSet<&str, BuildHasherDefault<Fnv>> =
-        statuses.iter().filter(|(_, s)| s.code() == Code::Unschedulable).map(|(n, _)| &**n).collect();
-    Cow::Owned(snapshot.nodes().iter().filter(|n| unschedulable.contains(n.name.as_str())).cloned().collect())
+    let unschedulable = |n: &&Arc<NodeInfo>| statuses.get(n).is_some_and(|s| s.code() == Code::Unschedulable);
+    Cow::Owned(snapshot.nodes().iter().filter(unschedulable).cloned().collect())
 }
 
 fn failure(code: Code, message: impl std::fmt::Display) -> PostFilterResult {

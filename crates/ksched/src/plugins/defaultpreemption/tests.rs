@@ -93,7 +93,7 @@ fn preempt_with(h: &TestHandle, plugin: &DefaultPreemption, p: &Arc<PodInfo>, of
         .iter()
         .filter_map(|n| {
             let s = h.profile.run_filters(&state, p, n);
-            (!s.is_success()).then(|| (Arc::clone(&n.key), s))
+            (!s.is_success()).then_some((&**n, s))
         })
         .collect();
     assert_eq!(statuses.len(), h.snapshot.len(), "the pod must fit nowhere before preemption");
@@ -408,7 +408,7 @@ fn candidates_are_searched_from_the_offset_until_enough() {
     let mut state = CycleState::new();
     let _ = h.profile.run_pre_filter(&mut state, &p, &h.snapshot);
     let statuses: NodeStatuses =
-        h.snapshot.nodes().iter().map(|n| (Arc::clone(&n.key), h.profile.run_filters(&state, &p, n))).collect();
+        h.snapshot.nodes().iter().map(|n| (&**n, h.profile.run_filters(&state, &p, n))).collect();
     let r = DefaultPreemption::default().post_filter(&state, &p, &statuses, &h);
     assert_eq!(r.nominated_node.as_deref(), Some("node-c"));
 }
@@ -464,7 +464,8 @@ fn message_counts_reasons_and_absent_nodes() {
     // No node at all is Unschedulable: everything is "not helpful".
     let h = handle(vec![node("node-a", "1")], vec![low("a1", "node-a", 1, "1")], vec![]);
     let p = mk("p", None, 100, "1", json!({}));
-    let statuses: NodeStatuses = [(Arc::from("node-a"), Status::unresolvable("nope"))].into_iter().collect();
+    let statuses: NodeStatuses =
+        [(&**h.snapshot.get("node-a").unwrap(), Status::unresolvable("nope"))].into_iter().collect();
     let r = DefaultPreemption::default().preempt(&CycleState::new(), &p, &statuses, &h, Some(0));
     assert_unschedulable(&r, "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.");
 }
@@ -611,7 +612,7 @@ fn bench_post_filter() {
     let mut state = CycleState::new();
     let _ = h.profile.run_pre_filter(&mut state, &p, &h.snapshot);
     let statuses: NodeStatuses =
-        h.snapshot.nodes().iter().map(|n| (Arc::clone(&n.key), h.profile.run_filters(&state, &p, n))).collect();
+        h.snapshot.nodes().iter().map(|n| (&**n, h.profile.run_filters(&state, &p, n))).collect();
     let plugin = DefaultPreemption::default();
     let rounds = std::env::var("BENCH_ROUNDS").map_or(50, |v| v.parse().unwrap());
     let started = Instant::now();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::InterPodAffinity;
 use super::counts::{PairSink, ResolvedTerm, TopologyCounts, matches_all};
+use crate::framework::status::fixed;
 use crate::framework::{
     CycleState, FilterPlugin, PreFilterExtensions, PreFilterPlugin, PreFilterResult, Snapshot, Status,
 };
@@ -213,13 +214,13 @@ impl FilterPlugin for InterPodAffinity {
             return Status::error("error reading PreFilterInterPodAffinity from cycleState: not found");
         };
         if !s.satisfies_affinity(node) {
-            return Status::unresolvable(ERR_REASON_AFFINITY_RULES_NOT_MATCH);
+            return fixed!(super::NAME, UnschedulableAndUnresolvable, ERR_REASON_AFFINITY_RULES_NOT_MATCH);
         }
         if !s.satisfies_anti_affinity(node) {
-            return Status::unschedulable(ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH);
+            return fixed!(super::NAME, Unschedulable, ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
         if !s.existing_anti.is_empty() && s.existing_anti.any_positive_on(node) {
-            return Status::unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH);
+            return fixed!(super::NAME, Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY_RULES_NOT_MATCH);
         }
         Status::success()
     }

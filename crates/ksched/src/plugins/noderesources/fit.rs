@@ -11,9 +11,9 @@ use super::scorer::{
     is_extended_resource_name, is_scalar_resource_name,
 };
 use crate::framework::{
-    ActionType, ClusterEventWithHint, ClusterObject, Code, CycleState, EventResource, FilterPlugin, Plugin,
-    PluginError, PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint, Reason, ScorePlugin,
-    Snapshot, Status,
+    ActionType, ClusterEventWithHint, ClusterObject, Code, CycleState, EventResource, FilterPlugin, FixedStatus,
+    Plugin, PluginError, PluginHandle, PreFilterPlugin, PreFilterResult, PreScorePlugin, QueueingHint, Reason,
+    ScorePlugin, Snapshot, Status,
 };
 use crate::types::{NodeInfo, PodInfo, Resource};
 
@@ -130,7 +130,72 @@ impl Fit {
     }
 }
 
-/// Why the pod does not fit, one reason per insufficient resource (upstream `fitsRequest`).
+/// Why the pod does not fit: the standard resources short (bits of [`Shortfall::standard`])
+/// and the extended ones.
+#[derive(Debug, Default)]
+struct Shortfall {
+    /// `TOO_MANY_PODS | CPU | MEMORY | EPHEMERAL` as set.
+    standard: usize,
+    /// `Insufficient <name>` for extended and hugepage resources.
+    extended: Vec<Reason>,
+}
+
+const TOO_MANY_PODS: usize = 1;
+const CPU: usize = 2;
+const MEMORY: usize = 4;
+const EPHEMERAL: usize = 8;
+
+const R_PODS: Reason = Reason::Borrowed("Too many pods");
+const R_CPU: Reason = Reason::Borrowed("Insufficient cpu");
+const R_MEMORY: Reason = Reason::Borrowed("Insufficient memory");
+const R_EPHEMERAL: Reason = Reason::Borrowed("Insufficient ephemeral-storage");
+
+const fn rejection(reasons: &'static [Reason]) -> FixedStatus {
+    FixedStatus::new(Code::Unschedulable, reasons, NAME)
+}
+
+/// The statuses for each set of standard resources short, by [`Shortfall::standard`]
+/// (reasons in upstream's order): a node that is full is rejected without allocating.
+static STANDARD_REJECTIONS: [FixedStatus; 16] = [
+    rejection(&[]),
+    rejection(&[R_PODS]),
+    rejection(&[R_CPU]),
+    rejection(&[R_PODS, R_CPU]),
+    rejection(&[R_MEMORY]),
+    rejection(&[R_PODS, R_MEMORY]),
+    rejection(&[R_CPU, R_MEMORY]),
+    rejection(&[R_PODS, R_CPU, R_MEMORY]),
+    rejection(&[R_EPHEMERAL]),
+    rejection(&[R_PODS, R_EPHEMERAL]),
+    rejection(&[R_CPU, R_EPHEMERAL]),
+    rejection(&[R_PODS, R_CPU, R_EPHEMERAL]),
+    rejection(&[R_MEMORY, R_EPHEMERAL]),
+    rejection(&[R_PODS, R_MEMORY, R_EPHEMERAL]),
+    rejection(&[R_CPU, R_MEMORY, R_EPHEMERAL]),
+    rejection(&[R_PODS, R_CPU, R_MEMORY, R_EPHEMERAL]),
+];
+
+impl Shortfall {
+    fn is_empty(&self) -> bool {
+        self.standard == 0 && self.extended.is_empty()
+    }
+
+    /// The Filter status: success, a fixed rejection, or one with the extended reasons.
+    fn into_status(self) -> Status {
+        if self.is_empty() {
+            return Status::success();
+        }
+        let fixed = &STANDARD_REJECTIONS[self.standard & 15];
+        if self.extended.is_empty() {
+            return Status::fixed(fixed);
+        }
+        let mut reasons = Status::fixed(fixed).reasons().to_vec();
+        reasons.extend(self.extended);
+        Status::from_reasons(Code::Unschedulable, reasons)
+    }
+}
+
+/// Why the pod does not fit, per insufficient resource (upstream `fitsRequest`).
 /// `requested`/`pod_count` describe what the node already runs.
 fn insufficient_resources(
     pod: &Resource,
@@ -139,24 +204,24 @@ fn insufficient_resources(
     pod_count: usize,
     ignored: &BTreeSet<String>,
     ignored_groups: &BTreeSet<String>,
-) -> Vec<Reason> {
-    let mut reasons = Vec::new();
+) -> Shortfall {
+    let mut short = Shortfall::default();
     if i64::try_from(pod_count).unwrap_or(i64::MAX).saturating_add(1) > allocatable.allowed_pods {
-        reasons.push(Reason::Borrowed("Too many pods"));
+        short.standard |= TOO_MANY_PODS;
     }
     let scalars = || pod.scalar.iter().filter(|(n, q)| **q > 0 && is_scalar_resource_name(n));
     if pod.milli_cpu == 0 && pod.memory == 0 && pod.ephemeral_storage == 0 && scalars().next().is_none() {
-        return reasons;
+        return short;
     }
-    let short = |want: i64, alloc: i64, used: i64| want > 0 && want > alloc.saturating_sub(used);
-    if short(pod.milli_cpu, allocatable.milli_cpu, requested.milli_cpu) {
-        reasons.push(Reason::Borrowed("Insufficient cpu"));
+    let lacks = |want: i64, alloc: i64, used: i64| want > 0 && want > alloc.saturating_sub(used);
+    if lacks(pod.milli_cpu, allocatable.milli_cpu, requested.milli_cpu) {
+        short.standard |= CPU;
     }
-    if short(pod.memory, allocatable.memory, requested.memory) {
-        reasons.push(Reason::Borrowed("Insufficient memory"));
+    if lacks(pod.memory, allocatable.memory, requested.memory) {
+        short.standard |= MEMORY;
     }
-    if short(pod.ephemeral_storage, allocatable.ephemeral_storage, requested.ephemeral_storage) {
-        reasons.push(Reason::Borrowed("Insufficient ephemeral-storage"));
+    if lacks(pod.ephemeral_storage, allocatable.ephemeral_storage, requested.ephemeral_storage) {
+        short.standard |= EPHEMERAL;
     }
     for (name, want) in scalars() {
         // Only extended resources can be ignored; the group is the part before the '/'.
@@ -166,11 +231,11 @@ fn insufficient_resources(
                 continue;
             }
         }
-        if short(*want, allocatable.get(name), requested.get(name)) {
-            reasons.push(Reason::Owned(format!("Insufficient {name}")));
+        if lacks(*want, allocatable.get(name), requested.get(name)) {
+            short.extended.push(Reason::Owned(format!("Insufficient {name}")));
         }
     }
-    reasons
+    short
 }
 
 /// Whether any resource the pod asks for (or the pod count) grew between two versions of a
@@ -265,15 +330,15 @@ impl PreFilterPlugin for Fit {
 impl FilterPlugin for Fit {
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         let requests = state.get::<PreFilterState>().map_or(&pod.requests, |s| &*s.0);
-        let reasons = insufficient_resources(
+        insufficient_resources(
             requests,
             &node.allocatable,
             &node.requested,
             node.pods.len(),
             &self.ignored_resources,
             &self.ignored_groups,
-        );
-        if reasons.is_empty() { Status::success() } else { Status::from_reasons(Code::Unschedulable, reasons) }
+        )
+        .into_status()
     }
 }
 
@@ -471,6 +536,24 @@ mod tests {
             vec![],
         );
         assert_eq!(reasons(&s), ["Too many pods", "Insufficient cpu"]);
+    }
+
+    #[test]
+    fn fixed_rejections_list_each_short_resource_in_order() {
+        for (bits, fixed) in STANDARD_REJECTIONS.iter().enumerate() {
+            let s = Status::fixed(fixed);
+            let want: Vec<&str> = [(TOO_MANY_PODS, R_PODS), (CPU, R_CPU), (MEMORY, R_MEMORY), (EPHEMERAL, R_EPHEMERAL)]
+                .iter()
+                .filter(|(bit, _)| bits & bit != 0)
+                .map(|(_, r)| r.as_ref())
+                .collect();
+            assert_eq!(reasons(&s), want, "bits {bits:#b}");
+            assert_eq!((s.code(), s.plugin()), (Code::Unschedulable, Some(NAME)));
+        }
+        // Extended resources follow the standard ones.
+        let short = Shortfall { standard: CPU, extended: vec![Reason::Borrowed("Insufficient example.com/gpu")] };
+        assert_eq!(reasons(&short.into_status()), ["Insufficient cpu", "Insufficient example.com/gpu"]);
+        assert!(Shortfall::default().into_status().is_success());
     }
 
     /// PreScore + Score on every node (Fit has no NormalizeScore).

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::PodTopologySpread;
 use super::common::{Constraint, NodeAffinityCheck, RequiredNodeAffinity, node_has_all_keys};
+use crate::framework::status::fixed;
 use crate::framework::{
     CycleState, FilterPlugin, PreFilterExtensions, PreFilterPlugin, PreFilterResult, Snapshot, Status,
 };
@@ -352,11 +353,11 @@ impl FilterPlugin for PodTopologySpread {
         };
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(matched) = s.count_on(i, node) else {
-                return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
+                return fixed!(super::NAME, UnschedulableAndUnresolvable, ERR_REASON_NODE_LABEL_NOT_MATCH);
             };
             let skew = matched + i64::from(s.self_match[i]) - s.min_match(i);
             if skew > i64::from(c.max_skew) {
-                return Status::unschedulable(ERR_REASON_CONSTRAINTS_NOT_MATCH);
+                return fixed!(super::NAME, Unschedulable, ERR_REASON_CONSTRAINTS_NOT_MATCH);
             }
         }
         Status::success()
