@@ -32,6 +32,8 @@ mod unschedulable;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_backoff;
+#[cfg(test)]
 mod tests_events;
 
 use std::collections::HashMap;
@@ -44,7 +46,7 @@ pub use self::nominator::NominatedPods;
 pub(crate) use self::nominator::NominationChanges;
 
 use self::active::ActiveQueue;
-use self::backoff::{BackoffQueue, backoff_duration};
+use self::backoff::{BackoffQueue, backoff_duration, windowed_expiry};
 use self::hints::Strategy;
 use self::inflight::{InFlight, RecordedEvent};
 use self::nominator::{Nominator, status_nominated_node};
@@ -73,6 +75,11 @@ pub struct QueueSettings {
     pub max_backoff: Duration,
     /// Longest stay in unschedulablePods before a retry regardless of events (5 min).
     pub max_in_unschedulable: Duration,
+    /// Upstream's `SchedulerPopFromBackoffQ` (beta, on by default since 1.33): when activeQ
+    /// is empty, [`SchedulingQueue::pop`] takes the first pod a plugin rejected from
+    /// backoffQ without waiting for its backoff; backoff ends on whole-second windows, in
+    /// which pods are in QueueSort order; PreEnqueue runs when a pod enters backoffQ.
+    pub pop_from_backoff: bool,
 }
 
 impl Default for QueueSettings {
@@ -81,6 +88,7 @@ impl Default for QueueSettings {
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             max_in_unschedulable: DEFAULT_MAX_IN_UNSCHEDULABLE,
+            pop_from_backoff: true,
         }
     }
 }
@@ -158,8 +166,8 @@ impl SchedulingQueue {
             settings,
             pre_enqueue,
             hints,
+            backoff: BackoffQueue::new(Arc::clone(&sort), settings.pop_from_backoff),
             active: ActiveQueue::new(sort),
-            backoff: BackoffQueue::default(),
             unschedulable: UnschedulablePods::default(),
             in_flight: InFlight::default(),
             nominator: Nominator::default(),
@@ -245,7 +253,11 @@ impl SchedulingQueue {
     /// cleared; it is in flight until [`done`](Self::done) or
     /// [`add_unschedulable`](Self::add_unschedulable).
     pub fn pop(&mut self, now: Instant) -> Option<QueuedPodInfo> {
-        let mut entry = self.active.pop()?;
+        let mut entry = match self.active.pop() {
+            Some(e) => e,
+            None if self.settings.pop_from_backoff => self.backoff.pop_rejected()?,
+            None => return None,
+        };
         entry.info.attempts = entry.info.attempts.saturating_add(1);
         entry.info.unschedulable_plugins.clear();
         entry.info.pending_plugins.clear();
@@ -281,7 +293,11 @@ impl SchedulingQueue {
             info.pod = Arc::clone(&f.pod);
         }
         info.timestamp = self.stamp(now);
-        let expiry = now + backoff_duration(info.attempts, self.settings.initial_backoff, self.settings.max_backoff);
+        let mut expiry =
+            now + backoff_duration(info.attempts, self.settings.initial_backoff, self.settings.max_backoff);
+        if self.settings.pop_from_backoff {
+            expiry = windowed_expiry(self.epoch.unwrap_or(now), expiry);
+        }
         let strategy = if info.unschedulable_plugins.is_empty() && info.pending_plugins.is_empty() {
             Strategy::AfterBackoff
         } else {
@@ -350,7 +366,10 @@ impl SchedulingQueue {
     pub fn flush(&mut self, now: Instant) -> usize {
         let mut moved = 0;
         for entry in self.backoff.pop_expired(now) {
-            moved += usize::from(self.move_to_active(entry) == PodLocation::Active);
+            // With `pop_from_backoff`, PreEnqueue ran when the pod entered backoffQ.
+            let location =
+                if self.settings.pop_from_backoff { self.push_active(entry) } else { self.move_to_active(entry) };
+            moved += usize::from(location == PodLocation::Active);
         }
         moved
     }
@@ -512,14 +531,18 @@ impl SchedulingQueue {
                 self.unschedulable.insert(entry);
                 PodLocation::Gated
             }
-            None => {
-                if let Some(p) = entry.gating_plugin.take() {
-                    entry.info.unschedulable_plugins.remove(p);
-                }
-                self.active.push(entry);
-                PodLocation::Active
-            }
+            None => self.push_active(entry),
         }
+    }
+
+    /// activeQ, PreEnqueue having admitted the pod.
+    fn push_active(&mut self, mut entry: Entry) -> PodLocation {
+        entry.seq = self.next_seq();
+        if let Some(p) = entry.gating_plugin.take() {
+            entry.info.unschedulable_plugins.remove(p);
+        }
+        self.active.push(entry);
+        PodLocation::Active
     }
 
     fn requeue(&mut self, mut entry: Entry, strategy: Strategy, now: Instant) -> PodLocation {
@@ -530,6 +553,18 @@ impl SchedulingQueue {
                 loc
             }
             Strategy::AfterBackoff if entry.backoff_expiry > now => {
+                if self.settings.pop_from_backoff
+                    && let Some(p) = self.gating_plugin(&entry.info.pod, entry.gating_plugin)
+                {
+                    // PreEnqueue runs on the way into backoffQ: a pod there may be popped.
+                    entry.gating_plugin = Some(p);
+                    entry.info.unschedulable_plugins.insert(p);
+                    self.unschedulable.insert(entry);
+                    return PodLocation::Gated;
+                }
+                if let Some(p) = entry.gating_plugin.take() {
+                    entry.info.unschedulable_plugins.remove(p);
+                }
                 entry.seq = self.next_seq();
                 self.backoff.push(entry);
                 PodLocation::Backoff

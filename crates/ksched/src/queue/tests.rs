@@ -62,7 +62,9 @@ pub(super) fn queue_with(mut hints: QueueingHintMap, pre_enqueue: Vec<Arc<dyn Pr
         hints.register_plugin(PROFILE, p.as_ref());
     }
     let pre = HashMap::from([(PROFILE.to_owned(), pre_enqueue)]);
-    SchedulingQueue::new(Arc::new(TestSort), pre, hints, QueueSettings::default())
+    // The classic backoff (no early pops, no windows): `tests_backoff.rs` covers the gate.
+    let settings = QueueSettings { pop_from_backoff: false, ..QueueSettings::default() };
+    SchedulingQueue::new(Arc::new(TestSort), pre, hints, settings)
 }
 
 pub(super) fn queue(hints: QueueingHintMap) -> SchedulingQueue {
@@ -148,6 +150,7 @@ fn backoff_settings_are_configurable() {
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(250),
         max_in_unschedulable: secs(60),
+        pop_from_backoff: false,
     };
     let mut q = SchedulingQueue::new(Arc::new(TestSort), HashMap::new(), QueueingHintMap::new(), settings);
     q.add(pod("p", 0), t0);
