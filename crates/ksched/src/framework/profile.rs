@@ -243,9 +243,6 @@ impl Profile {
     /// it (nominated pods): only the plugins that read the node's pods can now decide
     /// otherwise, so only they run.
     pub fn run_filters_with_added_pods(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        if self.filter.len() > 64 {
-            return self.run_filters(state, pod, node);
-        }
         self.run_filters_masked(state, pod, node, !self.filter_ignores_pods)
     }
 

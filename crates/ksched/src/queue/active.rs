@@ -9,7 +9,7 @@ use crate::framework::QueueSortPlugin;
 use crate::types::PodInfo;
 
 /// Whether `a` goes before `b`: QueueSort, then the order the pods entered the queue.
-fn less(sort: &dyn QueueSortPlugin, a: &Entry, b: &Entry) -> bool {
+pub(super) fn less(sort: &dyn QueueSortPlugin, a: &Entry, b: &Entry) -> bool {
     if sort.less(&a.info, &b.info) {
         true
     } else if sort.less(&b.info, &a.info) {

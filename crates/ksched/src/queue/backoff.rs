@@ -140,11 +140,5 @@ fn less(sort: &dyn QueueSortPlugin, windowed: bool, a: &Entry, b: &Entry) -> boo
     if a.backoff_expiry != b.backoff_expiry || !windowed {
         return (a.backoff_expiry, a.seq) < (b.backoff_expiry, b.seq);
     }
-    if sort.less(&a.info, &b.info) {
-        true
-    } else if sort.less(&b.info, &a.info) {
-        false
-    } else {
-        a.seq < b.seq
-    }
+    super::active::less(sort, a, b)
 }

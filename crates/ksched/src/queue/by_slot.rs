@@ -169,14 +169,10 @@ impl NominationsBySlot {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::plugins::testing::{node, pod};
+    use crate::plugins::testing::node;
+    use crate::queue::nominator::tests::pending;
     use crate::queue::nominator::{MAX_LISTED_CHANGES, Nominator};
     use serde_json::json;
-
-    fn pending(name: &str, priority: i32) -> Arc<PodInfo> {
-        pod(json!({"metadata": {"name": name}, "spec": {"priority": priority,
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}))
-    }
 
     #[test]
     fn nominations_by_position_follow_changes_and_new_layouts() {

@@ -522,25 +522,31 @@ impl SchedulingQueue {
     }
 
     /// activeQ if PreEnqueue admits the pod, else gated.
-    fn move_to_active(&mut self, mut entry: Entry) -> PodLocation {
-        entry.seq = self.next_seq();
-        match self.gating_plugin(&entry.info.pod, entry.gating_plugin) {
-            Some(p) => {
-                entry.gating_plugin = Some(p);
-                entry.info.unschedulable_plugins.insert(p);
-                self.unschedulable.insert(entry);
-                PodLocation::Gated
-            }
-            None => self.push_active(entry),
+    fn move_to_active(&mut self, entry: Entry) -> PodLocation {
+        match self.admit(entry) {
+            Ok(entry) => self.push_active(entry),
+            Err(location) => location,
         }
+    }
+
+    /// PreEnqueue: the entry back when every plugin admits it, else it is gated here.
+    fn admit(&mut self, mut entry: Entry) -> Result<Entry, PodLocation> {
+        entry.seq = self.next_seq();
+        if let Some(p) = self.gating_plugin(&entry.info.pod, entry.gating_plugin) {
+            entry.gating_plugin = Some(p);
+            entry.info.unschedulable_plugins.insert(p);
+            self.unschedulable.insert(entry);
+            return Err(PodLocation::Gated);
+        }
+        if let Some(p) = entry.gating_plugin.take() {
+            entry.info.unschedulable_plugins.remove(p);
+        }
+        Ok(entry)
     }
 
     /// activeQ, PreEnqueue having admitted the pod.
     fn push_active(&mut self, mut entry: Entry) -> PodLocation {
         entry.seq = self.next_seq();
-        if let Some(p) = entry.gating_plugin.take() {
-            entry.info.unschedulable_plugins.remove(p);
-        }
         self.active.push(entry);
         PodLocation::Active
     }
@@ -553,17 +559,12 @@ impl SchedulingQueue {
                 loc
             }
             Strategy::AfterBackoff if entry.backoff_expiry > now => {
-                if self.settings.pop_from_backoff
-                    && let Some(p) = self.gating_plugin(&entry.info.pod, entry.gating_plugin)
-                {
+                if self.settings.pop_from_backoff {
                     // PreEnqueue runs on the way into backoffQ: a pod there may be popped.
-                    entry.gating_plugin = Some(p);
-                    entry.info.unschedulable_plugins.insert(p);
-                    self.unschedulable.insert(entry);
-                    return PodLocation::Gated;
-                }
-                if let Some(p) = entry.gating_plugin.take() {
-                    entry.info.unschedulable_plugins.remove(p);
+                    entry = match self.admit(entry) {
+                        Ok(entry) => entry,
+                        Err(location) => return location,
+                    };
                 }
                 entry.seq = self.next_seq();
                 self.backoff.push(entry);

@@ -244,12 +244,13 @@ impl Nominator {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::plugins::testing::{node, pod};
     use serde_json::json;
 
-    fn pending(name: &str, priority: i32) -> Arc<PodInfo> {
+    /// A pending pod of `priority` asking for 100m CPU.
+    pub(in crate::queue) fn pending(name: &str, priority: i32) -> Arc<PodInfo> {
         pod(json!({"metadata": {"name": name}, "spec": {"priority": priority,
             "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}))
     }
